@@ -1,0 +1,1 @@
+"""Command-line front ends: thin layers over the library, one module per command."""

@@ -1,0 +1,1 @@
+"""Imports every `netdump` subcommand module so that each registers itself on the app."""

@@ -1,0 +1,346 @@
+"""dumpon(8)'s work, in FreeBSD's order: check the request, build it, hand it to the kernel.
+
+The order decides which error a user sees first, so it follows dumpon.c step by step
+(see shared spec dumpon.md section 4).  Output goes through `Console` so that the command
+line layer only prints.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TextIO
+
+from dumpon import inet, netpath
+from dumpon.config import DumponOptions
+from dumpon.errors import Exit, ToolError, UsageError, strerror
+from dumpon.kernel import abi
+from dumpon.kernel.abi import DumpArg
+from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP, Kernel
+
+PATH_MAX = 1024
+DUMPDEVNAME = "kern.shutdown.dumpdevname"
+
+
+@dataclass
+class Console:
+    """Where dumpon's listing goes (stdout) and where its warnings go (warnx to stderr)."""
+
+    out: TextIO
+    warn: Callable[[str], None]
+
+
+def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Console) -> None:
+    """Carry out a parsed dumpon command line; raises ToolError on failure."""
+    if options.gzip and options.zstd:
+        raise ToolError("The -z and -Z options are mutually exclusive.", Exit.USAGE)
+    if options.index is not None and options.remove:
+        raise ToolError("The -i and -r options are mutually exclusive.", Exit.USAGE)
+    if options.list_targets:
+        list_targets(open_kernel(), options.verbose, console.out)
+        return
+    if len(options.operands) != 1:
+        raise UsageError()
+    if options.cipher != abi.ENC_NONE and options.pubkey is None:
+        raise ToolError("-C option requires a public key file.", Exit.USAGE)
+    if options.pubkey is not None:
+        _require_crypto()
+    operand = options.operands[0]
+    remove = options.remove
+    if options.server is not None and options.client is not None:
+        device, netdump = PATH_NETDUMP, True
+    elif options.server is None and options.client is None:
+        netdump = False
+        if operand == "off":
+            remove, device = True, PATH_DEVNULL
+        else:
+            device = operand
+    else:
+        raise UsageError()
+
+    kernel = open_kernel()
+    if device == PATH_DEVNULL:
+        _clear_netdump(kernel)
+    path = _device_path(device)
+    with _opened(kernel, path) as fd:
+        compression = abi.COMP_ZSTD if options.zstd else abi.COMP_GZIP if options.gzip else 0
+        if not netdump and not compression and not remove:
+            _check_size(kernel, fd, path)
+        index = abi.KDA_REMOVE if remove else (
+            abi.KDA_APPEND if options.index is None else options.index
+        )
+        request = DumpArg(index=index, compression=compression)
+        if netdump:
+            request = _netdump_request(request, options, operand, console)
+        _set_with_key(kernel, fd, request, options, netdump, console)
+    if options.verbose:
+        list_targets(kernel, True, console.out)
+
+
+def _require_crypto() -> None:
+    """dumpon built without OpenSSL refuses -k up front; here that is a missing package."""
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        raise ToolError(
+            "Unable to use the public key. Install the 'cryptography' package.",
+            Exit.UNAVAILABLE,
+        ) from None
+
+
+def _netdump_request(
+    request: DumpArg, options: DumponOptions, iface: str, console: Console
+) -> DumpArg:
+    assert options.server is not None and options.client is not None
+    server = _resolve_server(options.server)
+    if len(iface.encode("utf-8", "surrogateescape")) >= abi.IFNAMSIZ:
+        raise ToolError(f"invalid interface name '{iface}'", Exit.USAGE)
+    server_addr = _parse_address(server, "server")
+    client_addr = _parse_address(options.client, "client")
+    gateway = options.gateway
+    if gateway is None:
+        gateway = netpath.find_gateway(iface, server)
+        if gateway is None:
+            if options.verbose:
+                print(f"failed to look up gateway for {server}", file=console.out)
+            gateway = server
+    gateway_addr = _parse_address(gateway, "gateway")
+    return DumpArg(
+        index=request.index,
+        compression=request.compression,
+        iface=iface.encode("utf-8", "surrogateescape"),
+        server=server_addr,
+        client=client_addr,
+        gateway=gateway_addr,
+        af=abi.AF_INET,
+    )
+
+
+def _set_with_key(
+    kernel: Kernel,
+    fd: int,
+    request: DumpArg,
+    options: DumponOptions,
+    netdump: bool,
+    console: Console,
+) -> None:
+    """Wrap a one-time key if asked, issue the set ioctl, and wipe every key copy."""
+    if options.pubkey is None:
+        _set(kernel, fd, request, options, netdump, console)
+        return
+    from dumpon import ekcd
+
+    wrapped = ekcd.wrap_dump_key(options.pubkey, options.cipher, request.compression)
+    key_buffer = ctypes.create_string_buffer(wrapped.wrapped, len(wrapped.wrapped))
+    try:
+        keyed = DumpArg(
+            **{
+                **request.__dict__,
+                "encryption": wrapped.cipher,
+                "key": bytes(wrapped.key),
+                "encrypted_key_size": len(wrapped.wrapped),
+                "encrypted_key_ptr": ctypes.addressof(key_buffer),
+            }
+        )
+        target = _set(kernel, fd, keyed, options, netdump, console)
+        kernel.record(target, {"public_key": wrapped.public_key_pem.decode("ascii")})
+    finally:
+        ctypes.memset(key_buffer, 0, len(wrapped.wrapped))
+        wrapped.wipe()
+
+
+def _set(
+    kernel: Kernel,
+    fd: int,
+    request: DumpArg,
+    options: DumponOptions,
+    netdump: bool,
+    console: Console,
+) -> str:
+    """The set ioctl with dumpon's compression retry; returns the configured target's name."""
+    error = _ioctl_set(kernel, fd, request)
+    if error == errno.EINVAL and request.compression != abi.COMP_NONE:
+        error = _ioctl_set(kernel, fd, DumpArg(**{**request.__dict__, "compression": 0}))
+        if error == 0:
+            console.warn("Compression disabled; kernel may lack gzip or zstd support.")
+    if error == errno.ENODEV and netdump:
+        raise ToolError(
+            "Unable to configure netdump because the interface driver does not yet "
+            "support netdump.",
+            Exit.OSERR,
+        )
+    if error != 0:
+        raise ToolError(f"ioctl(DIOCSKERNELDUMP): {strerror(error)}", Exit.OSERR)
+    if not netdump:
+        return options.operands[0].removeprefix(PATH_DEV)
+    iface = request.iface.decode("utf-8", "surrogateescape")
+    if request.index != abi.KDA_REMOVE:
+        check = netpath.preflight(
+            iface,
+            server=socket.inet_ntoa(request.server[:4]),
+            client=socket.inet_ntoa(request.client[:4]),
+            gateway=socket.inet_ntoa(request.gateway[:4]),
+        )
+        for warning in check.warnings:
+            console.warn(warning)
+        if check.facts:
+            kernel.record(iface, check.facts)
+    return iface
+
+
+def _ioctl_set(kernel: Kernel, fd: int, request: DumpArg) -> int:
+    arg = kernel.abi.pack(request)
+    try:
+        kernel.ioctl(fd, kernel.abi.DIOCSKERNELDUMP, arg)
+    except OSError as exc:
+        return exc.errno or errno.EIO
+    finally:
+        arg[:] = bytes(len(arg))  # it held the plaintext one-time key
+    return 0
+
+
+def _clear_netdump(kernel: Kernel) -> None:
+    """Current dumpon removes netdump's own configuration before /dev/null clears the list."""
+    try:
+        fd = kernel.open(PATH_NETDUMP)
+    except OSError:
+        return
+    try:
+        arg = kernel.abi.pack(DumpArg(index=abi.KDA_REMOVE_ALL, af=abi.AF_INET))
+        kernel.ioctl(fd, kernel.abi.DIOCSKERNELDUMP, arg)
+    except OSError as exc:
+        raise ToolError(
+            f"ioctl({PATH_NETDUMP}, DIOCSKERNELDUMP): {exc.strerror}", Exit.FAILURE
+        ) from None
+    finally:
+        kernel.close(fd)
+
+
+def _device_path(device: str) -> str:
+    path = device if device.startswith(PATH_DEV) else PATH_DEV + device
+    if len(path.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+        raise ToolError(f"{device}: {strerror(errno.EINVAL)}", Exit.DATAERR)
+    return path
+
+
+@contextmanager
+def _opened(kernel: Kernel, path: str) -> Iterator[int]:
+    try:
+        fd = kernel.open(path)
+    except OSError as exc:
+        raise ToolError(f"{path}: {exc.strerror}", Exit.OSFILE) from None
+    try:
+        yield fd
+    finally:
+        kernel.close(fd)
+
+
+def _check_size(kernel: Kernel, fd: int, path: str) -> None:
+    """A full (not mini) dump must fit on the device; skipped when debug.minidump is 1."""
+    try:
+        if _sysctl_int(kernel, "debug.minidump") == 1:
+            return
+    except OSError:
+        pass
+    try:
+        physmem = _sysctl_int(kernel, "hw.physmem")
+    except OSError as exc:
+        raise ToolError(f"can't get memory size: {exc.strerror}", Exit.OSERR) from None
+    arg = bytearray(8)
+    try:
+        kernel.ioctl(fd, kernel.abi.DIOCGMEDIASIZE, arg)
+    except OSError as exc:
+        raise ToolError(f"{path}: can't get size: {exc.strerror}", Exit.OSERR) from None
+    if int.from_bytes(arg, _byteorder(kernel)) < physmem:
+        raise ToolError(f"{path} is smaller than physical memory", Exit.IOERR)
+
+
+def _sysctl_int(kernel: Kernel, name: str) -> int:
+    return int.from_bytes(kernel.sysctl(name), _byteorder(kernel), signed=True)
+
+
+def _byteorder(kernel: Kernel) -> str:
+    return "big" if kernel.abi.byteorder == ">" else "little"
+
+
+def _resolve_server(server: str) -> str:
+    """getaddrinfo(AF_INET, UDP) and the first answer in dotted-quad form."""
+    try:
+        answers = socket.getaddrinfo(server, None, socket.AF_INET, socket.SOCK_DGRAM,
+                                     socket.IPPROTO_UDP)
+    except socket.gaierror as exc:
+        if exc.errno == socket.EAI_SYSTEM:
+            raise ToolError(f"{exc.strerror}: {strerror(errno.EIO)}", Exit.OSERR) from None
+        raise ToolError(str(exc.strerror), Exit.NOHOST) from None
+    except UnicodeError:
+        raise ToolError(f"{server}: invalid host name", Exit.NOHOST) from None
+    return str(answers[0][4][0])
+
+
+def _parse_address(text: str, role: str) -> bytes:
+    try:
+        return inet.parse_packed(text)
+    except ValueError:
+        raise ToolError(f"invalid {role} address '{text}'", Exit.USAGE) from None
+
+
+def list_targets(kernel: Kernel, verbose: bool, out: TextIO) -> None:
+    """`dumpon -l`: the dump targets in priority order; with -v also netdump's addresses."""
+    try:
+        raw = kernel.sysctl(DUMPDEVNAME)
+        if len(raw) > PATH_MAX:  # dumpon reads into a PATH_MAX buffer
+            raise OSError(errno.ENOMEM, strerror(errno.ENOMEM))
+    except OSError as exc:
+        what = (
+            f"Kernel returned too large of a buffer for '{DUMPDEVNAME}'"
+            if exc.errno == errno.ENOMEM
+            else f"Sysctl get '{DUMPDEVNAME}'"
+        )
+        raise ToolError(f"{what}: {exc.strerror}", Exit.OSERR) from None
+    value = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") or PATH_DEVNULL
+    if not verbose:
+        print(value, file=out)
+        return
+    print("kernel dumps on priority: device", file=out)
+    for position, name in enumerate(value.split(",")):
+        print(f"{position}: {name}", file=out)
+    _print_netdump_addresses(kernel, out)
+
+
+def _print_netdump_addresses(kernel: Kernel, out: TextIO) -> None:
+    try:
+        fd = kernel.open(PATH_NETDUMP)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return
+        raise ToolError(f"opening {PATH_NETDUMP}: {exc.strerror}", Exit.OSERR) from None
+    try:
+        arg = bytearray(kernel.abi.kda_size)
+        try:
+            kernel.ioctl(fd, kernel.abi.DIOCGKERNELDUMP, arg)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                return
+            raise ToolError(f"ioctl(DIOCGKERNELDUMP): {exc.strerror}", Exit.OSERR) from None
+    finally:
+        kernel.close(fd)
+    config = kernel.abi.unpack(arg)
+    for role, address in (
+        ("server", config.server),
+        ("client", config.client),
+        ("gateway", config.gateway),
+    ):
+        print(f"{role} address: {_ntop(config.af, address)}", file=out)
+
+
+def _ntop(af: int, address: bytes) -> str:
+    freebsd_af_inet6 = 28
+    if af == abi.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, address[:4])
+    if af == freebsd_af_inet6:
+        return socket.inet_ntop(socket.AF_INET6, address[:16])
+    return "(null)"  # what printf makes of inet_ntop's NULL for an unknown family

@@ -1,0 +1,50 @@
+"""The system calls dumpon makes, as one seam: the real FreeBSD kernel or its emulation.
+
+dumpon's logic (dumpon/dumpon.py) only ever opens device nodes, issues ioctls with packed
+arguments and reads sysctls, so a backend is exactly that set of calls.  Errors are
+OSError with the errno the kernel would return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from dumpon.kernel.abi import DataModel
+
+PATH_NETDUMP = "/dev/netdump"
+PATH_DEVNULL = "/dev/null"
+PATH_DEV = "/dev/"
+
+
+class Kernel(Protocol):
+    """A FreeBSD kernel as dumpon sees it."""
+
+    @property
+    def abi(self) -> DataModel:
+        """The data model the kernel's structures use (LP64 or ILP32, byte order)."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """Which kernel this is, for messages and `--backend` listings."""
+        ...
+
+    def open(self, path: str) -> int:
+        """open(2) read-only; returns a descriptor for ioctl()."""
+        ...
+
+    def close(self, fd: int) -> None: ...
+
+    def ioctl(self, fd: int, request: int, arg: bytearray) -> None:
+        """ioctl(2); for in/out requests the kernel's answer is written back into `arg`."""
+        ...
+
+    def sysctl(self, name: str) -> bytes:
+        """sysctlbyname(3) read of the raw value."""
+        ...
+
+    def record(self, target: str, facts: Mapping[str, object]) -> None:
+        """Keep user-space facts about a configured target (the gateway MAC seen, the public
+        key used) beside the configuration; a real kernel has nowhere to keep them."""
+        ...
