@@ -31,7 +31,10 @@ LONG_ALIASES = {
 }
 _SHORT = Spec(OPTSTRING)
 LONG_OPTIONS = (
-    *(name + ("=" if _SHORT.takes_argument(letter) else "") for name, letter in LONG_ALIASES.items()),
+    *(
+        name + ("=" if _SHORT.takes_argument(letter) else "")
+        for name, letter in LONG_ALIASES.items()
+    ),
     "backend=",
     "help",
     "version",
@@ -97,9 +100,7 @@ def atoi(text: str) -> int:
 def parse_index(text: str) -> int:
     index = atoi(text)
     if not 0 <= index <= abi.MAX_INSERT_INDEX:
-        raise ToolError(
-            f"-i index must be between zero and {abi.MAX_INSERT_INDEX}.", Exit.USAGE
-        )
+        raise ToolError(f"-i index must be between zero and {abi.MAX_INSERT_INDEX}.", Exit.USAGE)
     return index
 
 

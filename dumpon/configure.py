@@ -13,7 +13,7 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Literal, TextIO
 
 from dumpon import inet, netpath
 from dumpon.config import DumponOptions
@@ -70,8 +70,10 @@ def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Cons
         compression = abi.COMP_ZSTD if options.zstd else abi.COMP_GZIP if options.gzip else 0
         if not netdump and not compression and not remove:
             _check_size(kernel, fd, path)
-        index = abi.KDA_REMOVE if remove else (
-            abi.KDA_APPEND if options.index is None else options.index
+        index = (
+            abi.KDA_REMOVE
+            if remove
+            else (abi.KDA_APPEND if options.index is None else options.index)
         )
         request = DumpArg(index=index, compression=compression)
         if netdump:
@@ -263,15 +265,16 @@ def _sysctl_int(kernel: Kernel, name: str) -> int:
     return int.from_bytes(kernel.sysctl(name), _byteorder(kernel), signed=True)
 
 
-def _byteorder(kernel: Kernel) -> str:
+def _byteorder(kernel: Kernel) -> Literal["little", "big"]:
     return "big" if kernel.abi.byteorder == ">" else "little"
 
 
 def _resolve_server(server: str) -> str:
     """getaddrinfo(AF_INET, UDP) and the first answer in dotted-quad form."""
     try:
-        answers = socket.getaddrinfo(server, None, socket.AF_INET, socket.SOCK_DGRAM,
-                                     socket.IPPROTO_UDP)
+        answers = socket.getaddrinfo(
+            server, None, socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP
+        )
     except socket.gaierror as exc:
         if exc.errno == socket.EAI_SYSTEM:
             raise ToolError(f"{exc.strerror}: {strerror(errno.EIO)}", Exit.OSERR) from None

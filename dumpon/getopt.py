@@ -48,9 +48,7 @@ class Spec:
         return False if name in self.long_options else None
 
 
-def getopt(
-    argv: Sequence[str], spec: Spec
-) -> Iterator[tuple[str, str | None] | list[str]]:
+def getopt(argv: Sequence[str], spec: Spec) -> Iterator[tuple[str, str | None] | list[str]]:
     """Yield (option, argument) pairs in order, then the list of operands.
 
     Options are yielded one at a time so that a caller can act on each before the next is

@@ -36,22 +36,37 @@ def dumpon(
     ] = None,
     cipher: Annotated[
         str | None,
-        typer.Option("-C", "--cipher", metavar="CIPHER", help="Cipher for -k: chacha20 (default) or aes256-cbc."),
+        typer.Option(
+            "-C",
+            "--cipher",
+            metavar="CIPHER",
+            help="Cipher for -k: chacha20 (default) or aes256-cbc.",
+        ),
     ] = None,
     client: Annotated[
-        str | None, typer.Option("-c", "--client", metavar="CLIENT", help="This host's IPv4 address.")
+        str | None,
+        typer.Option("-c", "--client", metavar="CLIENT", help="This host's IPv4 address."),
     ] = None,
     gateway: Annotated[
         str | None,
-        typer.Option("-g", "--gateway", metavar="GATEWAY", help="First-hop router (derived from the route)."),
+        typer.Option(
+            "-g", "--gateway", metavar="GATEWAY", help="First-hop router (derived from the route)."
+        ),
     ] = None,
     index: Annotated[
         str | None,
-        typer.Option("-i", "--index", metavar="INDEX", help="Insert at this position (0-250) instead of last."),
+        typer.Option(
+            "-i",
+            "--index",
+            metavar="INDEX",
+            help="Insert at this position (0-250) instead of last.",
+        ),
     ] = None,
     pubkey: Annotated[
         str | None,
-        typer.Option("-k", "--pubkey", metavar="PUBKEY", help="Encrypt dumps for this RSA public key (PEM)."),
+        typer.Option(
+            "-k", "--pubkey", metavar="PUBKEY", help="Encrypt dumps for this RSA public key (PEM)."
+        ),
     ] = None,
     list_targets: Annotated[
         bool, typer.Option("-l", "--list", help="List the configured dump targets.")
@@ -60,14 +75,17 @@ def dumpon(
         bool, typer.Option("-r", "--remove", help="Remove the matching configuration.")
     ] = False,
     server: Annotated[
-        str | None, typer.Option("-s", "--server", metavar="SERVER", help="netdumpd server (host or IPv4).")
+        str | None,
+        typer.Option("-s", "--server", metavar="SERVER", help="netdumpd server (host or IPv4)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Be verbose.")] = False,
     zstd: Annotated[bool, typer.Option("-Z", "--zstd", help="Compress with zstd.")] = False,
     gzip: Annotated[bool, typer.Option("-z", "--gzip", help="Compress with gzip.")] = False,
     backend: Annotated[
         str | None,
-        typer.Option("--backend", metavar="BACKEND", help="Kernel backend: auto, freebsd or file:PATH."),
+        typer.Option(
+            "--backend", metavar="BACKEND", help="Kernel backend: auto, freebsd or file:PATH."
+        ),
     ] = None,
     version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
 ) -> None:

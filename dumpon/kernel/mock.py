@@ -174,11 +174,8 @@ class MockKernel:
     def _new_dumper(self, state: State, name: str, arg: DumpArg) -> dict[str, Any]:
         """dumper_create(): the checks every new entry passes, in the kernel's order."""
         features = self._features(state)
-        entry: dict[str, Any] = {
-            "name": name,
-            "compression": COMPRESSION_NAMES.get(arg.compression, str(arg.compression)),
-            "encryption": ENCRYPTION_NAMES.get(arg.encryption, str(arg.encryption)),
-        }
+        compression, encryption = _settings(arg)
+        entry: dict[str, Any] = {"name": name, "compression": compression, "encryption": encryption}
         if arg.encryption != abi.ENC_NONE:
             if not 0 < arg.encrypted_key_size <= abi.ENCKEY_MAX_SIZE:
                 raise _oserror(errno.EINVAL)
@@ -247,14 +244,21 @@ def _remove(state: State, name: str, arg: DumpArg) -> None:
             return False
         if arg.index == abi.KDA_REMOVE_DEV:
             return True
-        return entry["compression"] == COMPRESSION_NAMES.get(
-            arg.compression, str(arg.compression)
-        ) and entry["encryption"] == ENCRYPTION_NAMES.get(arg.encryption, str(arg.encryption))
+        compression, encryption = _settings(arg)
+        return bool(entry["compression"] == compression and entry["encryption"] == encryption)
 
     kept = [entry for entry in state["dumpers"] if not matches(entry)]
     if len(kept) == len(state["dumpers"]) and arg.index == abi.KDA_REMOVE:
         raise _oserror(errno.ENOENT)
     state["dumpers"] = kept
+
+
+def _settings(arg: DumpArg) -> tuple[str, str]:
+    """The compression and cipher names an entry is stored (and matched for removal) under."""
+    return (
+        COMPRESSION_NAMES.get(arg.compression, str(arg.compression)),
+        ENCRYPTION_NAMES.get(arg.encryption, str(arg.encryption)),
+    )
 
 
 def _unconfigure_netdump(state: State) -> None:
