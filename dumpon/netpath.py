@@ -1,4 +1,12 @@
-"""How a dump will reach the server: the gateway dumpon derives and the checks it warns about."""
+"""How a dump will reach the server: the gateway dumpon derives and the checks it warns about.
+
+Gateway choice. FreeBSD dumpon(8) takes the first default route through the interface,
+even when a more specific route sends the server to another next hop (dumpon.md §7).
+On Linux this module asks the kernel instead (`route get` through the interface), so
+the gateway is the one the kernel itself would use; with no route through the
+interface the kernel assumes the server is on-link, which is FreeBSD's fallback too.
+Elsewhere (FreeBSD, no pyroute2 route lookup) FreeBSD's rule is kept.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,15 @@ import sys
 from dataclasses import dataclass, field
 
 from dumpon.errors import Exit, ToolError
+from dumpon.netinfo import routes
+from dumpon.netinfo.interfaces import Interface, describe
+from dumpon.netinfo.neighbours import RESOLVE_TIMEOUT, Neighbour
+
+IP_UDP_HEADERS = 20 + 8
+NETDUMP_HEADER = 24
+NETDUMP_DATASIZE = 4096
+# Above this MTU a 13+ kernel sends payloads larger than the stock netdumpd accepts.
+STOCK_SERVER_MTU = IP_UDP_HEADERS + NETDUMP_HEADER + NETDUMP_DATASIZE
 
 
 @dataclass
@@ -17,6 +34,36 @@ class Preflight:
     facts: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass
+class PathCheck:
+    """Everything known about the path to the server through one interface."""
+
+    iface: Interface
+    server: str
+    client: str
+    gateway: str  # the next hop: the server itself when it is on-link
+    gateway_source: str  # "option", "route" or "on-link"
+    gateway_mac: Neighbour | None
+    warnings: list[str]
+
+    @property
+    def payload_13(self) -> int | None:
+        """Bytes of dump per packet from a FreeBSD 13+ kernel: the MTU less the headers."""
+        mtu = self.iface.link.mtu
+        return None if mtu is None else max(mtu - IP_UDP_HEADERS - NETDUMP_HEADER, 0)
+
+    @property
+    def payload_12(self) -> int | None:
+        """The same for 12.x, which also caps it at NETDUMP_DATASIZE."""
+        payload = self.payload_13
+        return None if payload is None else min(payload, NETDUMP_DATASIZE)
+
+
+def _kernel_routes() -> bool:
+    """Whether the kernel can be asked for a route (pyroute2 `route get` exists on Linux only)."""
+    return sys.platform.startswith("linux")
+
+
 def interface_index(iface: str) -> int:
     """The interface's index; dumpon(8)'s own (and only) userland existence check."""
     try:
@@ -25,63 +72,166 @@ def interface_index(iface: str) -> int:
         raise ToolError(f"couldn't find interface index for '{iface}'", Exit.FAILURE) from None
 
 
-def _linux_default_gateway(ifindex: int) -> str | None:
-    """FreeBSD's rule on Linux: the first main-table default route with a gateway via ifindex."""
-    ifname = socket.if_indextoname(ifindex)
-    with open("/proc/net/route", encoding="ascii") as table:
-        next(table)
-        for line in table:
-            name, dest, gateway, flags, *_rest, mask = line.split()[:8]
-            rtf_gateway = 0x2
-            if (
-                name == ifname
-                and int(flags, 16) & rtf_gateway
-                and int(dest, 16) == 0
-                and int(mask, 16) == 0
-            ):
-                return socket.inet_ntoa(int(gateway, 16).to_bytes(4, "little"))
-    return None
+def _route(server: str, iface: str | None) -> routes.Route | None:
+    """The route to `server` (through `iface` if given); OSError when the lookup fails."""
+    oif = None if iface is None else interface_index(iface)
+    if _kernel_routes():
+        return routes.route_to(server, oif)
+    if iface is None:
+        import netifaces
+
+        default = netifaces.gateways().get("default", {})
+        entry = default.get(netifaces.AF_INET) if isinstance(default, dict) else None
+        if not entry:
+            return None
+        return routes.Route(socket.if_nametoindex(entry[1]), entry[0], None)
+    return routes.Route(oif or 0, routes.first_default_gateway(iface), None)
 
 
-def _portable_default_gateway(ifname: str) -> str | None:
-    import netifaces
-
-    default = netifaces.gateways().get("default", {})
-    entry = default.get(netifaces.AF_INET) if isinstance(default, dict) else None
-    if entry and entry[1] == ifname:
-        return str(entry[0])
-    return None
+def _route_error(exc: OSError) -> ToolError:
+    where = "RTM_GETROUTE" if _kernel_routes() else "sysctl(NET_RT_DUMP)"
+    return ToolError(f"{where}: {exc.strerror}", Exit.OSERR)
 
 
 def find_gateway(iface: str, server: str) -> str | None:
-    """The gateway dumpon uses when -g is absent, or None: then the server is on-link."""
-    ifindex = interface_index(iface)
+    """The gateway dumpon uses when -g is absent, or None: then the server is on-link.
+
+    A missing interface is dumpon's `couldn't find interface index` (exit 1). No route
+    at all gives None: like FreeBSD, the caller then sends to the server directly.
+    """
     try:
-        if sys.platform.startswith("linux"):
-            return _linux_default_gateway(ifindex)
-        return _portable_default_gateway(iface)
+        route = _route(server, iface)
     except OSError as exc:
-        raise ToolError(f"sysctl(NET_RT_DUMP): {exc.strerror}", Exit.OSERR) from None
+        raise _route_error(exc) from None
+    return route.gateway if route is not None else None
 
 
-def preflight(iface: str, server: str, client: str, gateway: str) -> Preflight:
-    """Checks dumpon runs once the kernel has accepted a netdump configuration."""
-    result = Preflight()
-    if not _is_up(iface):
-        result.warnings.append(f"warning: {iface}'s link is down")
-    return result
-
-
-def _is_up(iface: str) -> bool:
-    """The administrative IFF_UP flag (not the carrier), as FreeBSD's check_link_status reads."""
-    import fcntl
-    import struct
-
-    siocgifflags = 0x8913
-    iff_up = 0x1
+def _route_warnings(iface: Interface, server: str) -> list[str]:
+    if not _kernel_routes():
+        return []
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            raw = fcntl.ioctl(sock, siocgifflags, struct.pack("16sH14x", iface.encode()[:15], 0))
-    except OSError:
-        return True  # vanished or unreadable: the kernel already accepted it, say nothing
-    return bool(struct.unpack_from("16sH", raw)[1] & iff_up)
+        route = routes.route_to(server)
+    except OSError as exc:
+        return [f"warning: route lookup for {server} failed: {exc.strerror}"]
+    if route is None:
+        return [f"warning: the kernel has no route to {server}"]
+    if route.oif != iface.index:
+        try:
+            other = socket.if_indextoname(route.oif)
+        except OSError:
+            other = f"interface #{route.oif}"
+        return [f"warning: the kernel routes {server} through {other}, not {iface.name}"]
+    return []
+
+
+def _resolve(iface: Interface, nexthop: str, timeout: float) -> tuple[Neighbour | None, list[str]]:
+    # A down interface sends no ARP; its own warning already says why there is no MAC.
+    if not _kernel_routes() or not iface.link.up:
+        return None, []
+    from dumpon.netinfo import neighbours
+
+    try:
+        found = neighbours.resolve(nexthop, iface.index, timeout)
+    except OSError as exc:
+        return None, [f"warning: couldn't resolve {nexthop} on {iface.name}: {exc.strerror}"]
+    if found is None:
+        return None, [f"warning: no ARP reply from {nexthop} on {iface.name}"]
+    return found, []
+
+
+def _check(
+    info: Interface,
+    server: str,
+    client: str,
+    gateway: str,
+    gateway_source: str,
+    resolve_timeout: float,
+) -> PathCheck:
+    """Look at the path a dump would take and collect what could make it fail."""
+    iface = info.name
+    warnings = []
+    if not info.link.up:
+        warnings.append(f"warning: {iface}'s link is down")
+    elif info.link.carrier is False:
+        warnings.append(f"warning: {iface} has no carrier")
+    if client not in info.addresses:
+        warnings.append(f"warning: client address {client} is not configured on {iface}")
+    warnings += _route_warnings(info, server)
+    mtu = info.link.mtu
+    if mtu is not None and mtu > STOCK_SERVER_MTU:
+        warnings.append(
+            f"warning: {iface}'s MTU {mtu} is above {STOCK_SERVER_MTU}: FreeBSD 13+ kernels"
+            f" send {mtu - IP_UDP_HEADERS - NETDUMP_HEADER}-byte payloads, which the stock"
+            f" netdumpd drops (at most {NETDUMP_DATASIZE})"
+        )
+    mac, arp_warnings = _resolve(info, gateway, resolve_timeout)
+    return PathCheck(info, server, client, gateway, gateway_source, mac, warnings + arp_warnings)
+
+
+def preflight(
+    iface: str,
+    server: str,
+    client: str,
+    gateway: str,
+    *,
+    resolve_timeout: float = RESOLVE_TIMEOUT,
+) -> Preflight:
+    """Checks dumpon runs once the kernel has accepted a netdump configuration.
+
+    Resolving the gateway's MAC may send ARP requests and wait up to `resolve_timeout`
+    seconds when nobody answers.
+    """
+    info = describe(iface, interface_index(iface))
+    check = _check(info, server, client, gateway, "option", resolve_timeout)
+    facts: dict[str, object] = {}
+    if check.gateway_mac is not None:
+        facts = {
+            "gateway_mac": check.gateway_mac.mac,
+            "gateway_mac_seen": check.gateway_mac.seen.isoformat(timespec="seconds"),
+        }
+    return Preflight(check.warnings, facts)
+
+
+def plan_route(
+    server: str,
+    iface: str | None = None,
+    client: str | None = None,
+    gateway: str | None = None,
+    *,
+    resolve_timeout: float = RESOLVE_TIMEOUT,
+) -> PathCheck:
+    """The path `netdump route` reports: what it is not given, it takes from the routes."""
+    try:
+        route = _route(server, iface)
+    except OSError as exc:
+        raise _route_error(exc) from None
+    if iface is None:
+        if route is None:
+            raise ToolError(f"no route to {server}", Exit.NOHOST)
+        iface = socket.if_indextoname(route.oif)
+    from dumpon.netinfo.verdict import Support, assess
+
+    info = describe(iface, interface_index(iface))
+    verdict = assess(info)
+    if verdict.support is Support.UNSUPPORTED:
+        raise ToolError(f"{iface}: netdump unsupported: {verdict.reason}", Exit.UNAVAILABLE)
+    if client is None:
+        client = _client_address(info, route)
+    source = "option"
+    if gateway is None:
+        gateway, source = (
+            (route.gateway, "route") if route and route.gateway else (server, "on-link")
+        )
+    check = _check(info, server, client, gateway, source, resolve_timeout)
+    if verdict.support is Support.UNKNOWN:
+        check.warnings.insert(0, f"warning: netdump support on {iface} unknown: {verdict.reason}")
+    return check
+
+
+def _client_address(info: Interface, route: routes.Route | None) -> str:
+    """The kernel's preferred source address if it is the interface's, else its first one."""
+    if route is not None and route.prefsrc is not None and route.prefsrc in info.addresses:
+        return route.prefsrc
+    if info.addresses:
+        return info.addresses[0]
+    raise ToolError(f"{info.name} has no IPv4 address; give the client address with -c", Exit.USAGE)

@@ -80,24 +80,25 @@ class Namespace:
 
 @contextmanager
 def veth_namespace(address: str = "10.77.0.2", router: str = "10.77.0.1") -> Iterator[Namespace]:
-    """A namespace with a veth pair `<iface>`/peer, up, addressed, default route via router.
-
-    Nothing answers on the router address: tests that configure dumpon here never need it
-    to, and no packet leaves the namespace.
-    """
-    name = unique("dtest")
+    """A namespace with one veth interface, up and addressed, whose default route leads to
+    a router in a second namespace that answers ARP.  No packet leaves the two."""
+    name, router_ns = unique("dtest"), unique("drtr")
     iface = unique("ve")
     ip("netns", "add", name)
+    ip("netns", "add", router_ns)
     try:
         ip("-n", name, "link", "set", "lo", "up")
-        ip("-n", name, "link", "add", iface, "type", "veth", "peer", "name", iface + "p")
+        ip("-n", name, "link", "add", iface, "type", "veth", "peer", "name", "r0",
+           "netns", router_ns)
         ip("-n", name, "addr", "add", f"{address}/24", "brd", "+", "dev", iface)
+        ip("-n", router_ns, "addr", "add", f"{router}/24", "brd", "+", "dev", "r0")
         ip("-n", name, "link", "set", iface, "up")
-        ip("-n", name, "link", "set", iface + "p", "up")
+        ip("-n", router_ns, "link", "set", "r0", "up")
         ip("-n", name, "route", "add", "default", "via", router)
         yield Namespace(name, iface, address, router)
     finally:
-        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+        for namespace in (name, router_ns):
+            subprocess.run(["ip", "netns", "del", namespace], check=False, capture_output=True)
 
 
 def block_device() -> str:

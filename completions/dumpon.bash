@@ -1,0 +1,12 @@
+
+_dumpon_completion() {
+    local IFS=$'
+'
+    COMPREPLY=( $( env COMP_WORDS="${COMP_WORDS[*]}" \
+                   COMP_CWORD=$COMP_CWORD \
+                   _DUMPON_COMPLETE=complete_bash $1 ) )
+    return 0
+}
+
+complete -o default -F _dumpon_completion dumpon
+

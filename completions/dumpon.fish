@@ -1,0 +1,1 @@
+complete --command dumpon --no-files --arguments "(env _DUMPON_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) dumpon)" --condition "env _DUMPON_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) dumpon"

@@ -1,0 +1,154 @@
+"""Throw-away network namespaces for tests: never the host's own interfaces.
+
+The topology is linux-notes.md §9: a client, a forwarding router and a server, joined by
+two veth pairs. Names carry the pid and a counter, so parallel runs do not collide, and
+everything is deleted in `finally` (deleting a namespace also deletes its veth ends).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(Path(sys.executable))
+NETDUMP = str(Path(sys.executable).with_name("netdump"))
+_COUNTER = itertools.count()
+
+requires_netns = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None,
+    reason="needs root and iproute2's `ip netns` to build network namespaces",
+)
+
+
+def ip(*args: str) -> str:
+    """Run `ip` and return its output; a failure fails the test with ip's message."""
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
+    if done.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Names of one client/router/server set; addresses are fixed per linux-notes §9."""
+
+    prefix: str
+
+    @property
+    def client(self) -> str:
+        return f"{self.prefix}-client"
+
+    @property
+    def router(self) -> str:
+        return f"{self.prefix}-router"
+
+    @property
+    def server(self) -> str:
+        return f"{self.prefix}-server"
+
+    def dev(self, end: str) -> str:
+        """An interface name such as `<prefix>-c0` (at most 15 characters)."""
+        return f"{self.prefix}-{end}"
+
+    def mac(self, namespace: str, dev: str) -> str:
+        return str(json.loads(ip("-n", namespace, "-j", "link", "show", dev))[0]["address"])
+
+    def run(
+        self, namespace: str, *argv: str, timeout: float = 20
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside a namespace, so that /sys and netlink show that namespace."""
+        return subprocess.run(
+            ["ip", "netns", "exec", namespace, *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+        )
+
+    def netdump(self, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run(namespace, NETDUMP, *args)
+
+    def call(self, namespace: str, expression: str) -> dict[str, Any]:
+        """Evaluate a library expression inside a namespace.
+
+        The answer is {"value": ..., "elapsed": seconds} or, for a ToolError,
+        {"error": message, "exit": code}.
+        """
+        done = self.run(namespace, PYTHON, "-c", _CALL.format(expression=expression))
+        assert done.returncode == 0, done.stderr
+        answer: dict[str, Any] = json.loads(done.stdout)
+        return answer
+
+
+_CALL = """
+import dataclasses, json, time
+from dumpon import netpath
+from dumpon.errors import ToolError
+from dumpon.netinfo import routes
+try:
+    start = time.monotonic()
+    value = {expression}
+    elapsed = time.monotonic() - start
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    print(json.dumps({{"value": value, "elapsed": elapsed}}))
+except ToolError as exc:
+    print(json.dumps({{"error": exc.message, "exit": exc.exit_code}}))
+"""
+
+
+def _prefix() -> str:
+    prefix = f"n{os.getpid():x}{next(_COUNTER):x}"
+    assert len(prefix) <= 11, prefix  # room for "-c0" within IFNAMSIZ - 1
+    return prefix
+
+
+@contextmanager
+def three_namespaces() -> Iterator[Topology]:
+    """client 10.66.1.2 -- 10.66.1.1 router 10.66.2.1 -- 10.66.2.2 server, routed both ways."""
+    topo = Topology(_prefix())
+    made: list[str] = []
+    try:
+        for namespace in (topo.client, topo.router, topo.server):
+            ip("netns", "add", namespace)
+            made.append(namespace)
+            ip("-n", namespace, "link", "set", "lo", "up")
+        c0, r0, r1, s0 = (topo.dev(end) for end in ("c0", "r0", "r1", "s0"))
+        ip("link", "add", c0, "netns", topo.client, "type", "veth", "peer", "name", r0,
+           "netns", topo.router)  # fmt: skip
+        ip("link", "add", r1, "netns", topo.router, "type", "veth", "peer", "name", s0,
+           "netns", topo.server)  # fmt: skip
+        for namespace, dev, address in (
+            (topo.client, c0, "10.66.1.2/24"),
+            (topo.router, r0, "10.66.1.1/24"),
+            (topo.router, r1, "10.66.2.1/24"),
+            (topo.server, s0, "10.66.2.2/24"),
+        ):
+            # `brd +`: without a broadcast address netifaces reports broadcast == address
+            ip("-n", namespace, "addr", "add", address, "brd", "+", "dev", dev)
+            ip("-n", namespace, "link", "set", dev, "up")
+        ip("netns", "exec", topo.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        ip("-n", topo.client, "route", "add", "default", "via", "10.66.1.1")
+        ip("-n", topo.server, "route", "add", "default", "via", "10.66.2.1")
+        yield topo
+    finally:
+        for namespace in made:
+            subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
+
+
+def flush_neighbours(topo: Topology) -> None:
+    """Forget every neighbour on both ends, so an entry can only come from a fresh ARP."""
+    for namespace in (topo.client, topo.router, topo.server):
+        ip("-n", namespace, "neigh", "flush", "all")
