@@ -45,6 +45,19 @@ def ns() -> Iterator[Namespace]:
         yield namespace
 
 
+def write_state(state: Path, **settings: object) -> None:
+    """A mock kernel with some kernel options or sysctls changed from the defaults."""
+    state.parent.mkdir()
+    empty = {
+        "format": "dumpon-mock-kernel",
+        "version": 1,
+        "dumpers": [],
+        "netdump": None,
+        "facts": {},
+    }
+    state.write_text(json.dumps({**empty, **settings}))
+
+
 def usage_error(result: Result, message: str | None) -> None:
     assert result.returncode == 64
     expected = (f"dumpon: {message}\n" if message else "") + USAGE + "\n"
@@ -185,19 +198,7 @@ def test_dev_null_is_off(dumpon: Dumpon) -> None:
 
 def test_compression_retry(dumpon: Dumpon, state: Path) -> None:
     disk = block_device()
-    state.parent.mkdir()
-    state.write_text(
-        json.dumps(
-            {
-                "format": "dumpon-mock-kernel",
-                "version": 1,
-                "dumpers": [],
-                "netdump": None,
-                "facts": {},
-                "features": {"gzio": False},
-            }
-        )
-    )
+    write_state(state, features={"gzio": False})
     result = dumpon("-z", disk)
     assert result.returncode == 0
     assert result.stderr == "dumpon: Compression disabled; kernel may lack gzip or zstd support.\n"
@@ -206,19 +207,7 @@ def test_compression_retry(dumpon: Dumpon, state: Path) -> None:
 
 def test_size_check(dumpon: Dumpon, state: Path) -> None:
     disk = block_device()
-    state.parent.mkdir()
-    state.write_text(
-        json.dumps(
-            {
-                "format": "dumpon-mock-kernel",
-                "version": 1,
-                "dumpers": [],
-                "netdump": None,
-                "facts": {},
-                "sysctl": {"debug.minidump": 0, "hw.physmem": 2**62},
-            }
-        )
-    )
+    write_state(state, sysctl={"debug.minidump": 0, "hw.physmem": 2**62})
     error(dumpon(disk), f"/dev/{disk} is smaller than physical memory", 74)
     assert dumpon("-z", disk).returncode == 0  # compressed dumps skip the check
     assert dumpon("-r", "-z", disk).returncode == 0  # so do removals
@@ -364,19 +353,7 @@ def test_off_clears_netdump_first(dumpon: Dumpon, state: Path, ns: Namespace) ->
 
 
 def test_netdump_not_in_kernel(dumpon: Dumpon, state: Path) -> None:
-    state.parent.mkdir()
-    state.write_text(
-        json.dumps(
-            {
-                "format": "dumpon-mock-kernel",
-                "version": 1,
-                "dumpers": [],
-                "netdump": None,
-                "facts": {},
-                "features": {"netdump": False},
-            }
-        )
-    )
+    write_state(state, features={"netdump": False})
     error(
         dumpon("-s", "10.0.0.1", "-c", "10.0.0.2", "bogus-if-name-that-is-long"),
         "/dev/netdump: No such file or directory",
