@@ -18,6 +18,7 @@ from dumpon.errors import Exit, ToolError
 from dumpon.netinfo import routes
 from dumpon.netinfo.interfaces import Interface, describe
 from dumpon.netinfo.neighbours import RESOLVE_TIMEOUT, Neighbour
+from dumpon.netinfo.verdict import Support, assess
 
 IP_UDP_HEADERS = 20 + 8
 NETDUMP_HEADER = 24
@@ -150,6 +151,11 @@ def _check(
     """Look at the path a dump would take and collect what could make it fail."""
     iface = info.name
     warnings = []
+    verdict = assess(info)
+    if verdict.support is not Support.SUPPORTED:
+        warnings.append(
+            f"warning: {iface}'s driver is not known to support netdump: {verdict.reason}"
+        )
     if not info.link.up:
         warnings.append(f"warning: {iface}'s link is down")
     elif info.link.carrier is False:
@@ -209,8 +215,6 @@ def plan_route(
         if route is None:
             raise ToolError(f"no route to {server}", Exit.NOHOST)
         iface = socket.if_indextoname(route.oif)
-    from dumpon.netinfo.verdict import Support, assess
-
     info = describe(iface, interface_index(iface))
     verdict = assess(info)
     if verdict.support is Support.UNSUPPORTED:
@@ -222,10 +226,7 @@ def plan_route(
         gateway, source = (
             (route.gateway, "route") if route and route.gateway else (server, "on-link")
         )
-    check = _check(info, server, client, gateway, source, resolve_timeout)
-    if verdict.support is Support.UNKNOWN:
-        check.warnings.insert(0, f"warning: netdump support on {iface} unknown: {verdict.reason}")
-    return check
+    return _check(info, server, client, gateway, source, resolve_timeout)
 
 
 def _client_address(info: Interface, route: routes.Route | None) -> str:

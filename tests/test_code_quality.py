@@ -21,6 +21,12 @@ def test_clean(command: list[str]) -> None:
     tool = BIN / command[0]
     if not tool.exists():
         pytest.skip(f"{command[0]} is not installed: pip install -e '.[test]'")
-    done = subprocess.run([str(tool), *command[1:]], cwd=ROOT, capture_output=True, text=True,
-                          check=False, timeout=600)
+    done = subprocess.run(
+        [str(tool), *command[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -19,8 +19,14 @@ FILES = {"bash": "{}.bash", "zsh": "_{}", "fish": "{}.fish"}
 
 def generated(program: str, shell: str) -> str:
     variable = f"_{program.upper()}_COMPLETE"
-    done = subprocess.run([script(program)], env={**os.environ, variable: f"source_{shell}"},
-                          capture_output=True, text=True, check=True, timeout=30)
+    done = subprocess.run(
+        [script(program)],
+        env={**os.environ, variable: f"source_{shell}"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
     return done.stdout
 
 
@@ -52,8 +58,14 @@ def test_bash_completes_an_option(program: str) -> None:
         f" COMP_WORDS=({program} {word}); COMP_CWORD=1; _{program}_completion {program};"
         ' printf "%s\\n" "${COMPREPLY[@]}"'
     )
-    done = subprocess.run(["bash", "--norc", "-c", command], capture_output=True, text=True,
-                          env=shell_env(), check=True, timeout=30)
+    done = subprocess.run(
+        ["bash", "--norc", "-c", command],
+        capture_output=True,
+        text=True,
+        env=shell_env(),
+        check=True,
+        timeout=30,
+    )
     lines = done.stdout.splitlines()
     assert lines[0] == f"complete -o default -F _{program}_completion {program}"
     assert ("--server" if program == "dumpon" else "--help") in lines[1:]
@@ -62,8 +74,14 @@ def test_bash_completes_an_option(program: str) -> None:
 def test_fish_completes_an_option() -> None:
     need("fish")
     source = COMPLETIONS / "dumpon.fish"
-    done = subprocess.run(["fish", "--no-config", "-c", f'source {source}; complete -C"dumpon --se"'],
-                          capture_output=True, text=True, env=shell_env(), check=True, timeout=30)
+    done = subprocess.run(
+        ["fish", "--no-config", "-c", f'source {source}; complete -C"dumpon --se"'],
+        capture_output=True,
+        text=True,
+        env=shell_env(),
+        check=True,
+        timeout=30,
+    )
     assert done.stdout.startswith("--server\tnetdumpd server")
 
 
@@ -72,15 +90,32 @@ def test_zsh_loads_the_function(program: str) -> None:
     need("zsh")
     source = COMPLETIONS / FILES["zsh"].format(program)
     subprocess.run(["zsh", "-n", str(source)], check=True, timeout=30)
-    command = (f"autoload -Uz compinit && compinit -u -D && source {source}"
-               f" && print ${{_comps[{program}]}}")
-    done = subprocess.run(["zsh", "-f", "-c", command], capture_output=True, text=True,
-                          env=shell_env(), check=True, timeout=30)
+    command = (
+        f"autoload -Uz compinit && compinit -u -D && source {source}"
+        f" && print ${{_comps[{program}]}}"
+    )
+    done = subprocess.run(
+        ["zsh", "-f", "-c", command],
+        capture_output=True,
+        text=True,
+        env=shell_env(),
+        check=True,
+        timeout=30,
+    )
     assert done.stdout.strip() == f"_{program}_completion"
 
 
 def test_zsh_protocol_answers_with_options() -> None:
-    done = subprocess.run([script("dumpon")], capture_output=True, text=True, timeout=30, check=True,
-                          env={**os.environ, "_DUMPON_COMPLETE": "complete_zsh",
-                               "_TYPER_COMPLETE_ARGS": "dumpon --gz"})
+    done = subprocess.run(
+        [script("dumpon")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env={
+            **os.environ,
+            "_DUMPON_COMPLETE": "complete_zsh",
+            "_TYPER_COMPLETE_ARGS": "dumpon --gz",
+        },
+    )
     assert "--gzip" in done.stdout

@@ -17,8 +17,13 @@ PAGES = sorted(MAN.glob("*.[1-9]"))
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_lint_clean(page: Path) -> None:
     # -W warning: FreeBSD cross references are "not found" STYLE notes on Linux, not faults
-    done = subprocess.run(["mandoc", "-T", "lint", "-W", "warning", str(page)],
-                          capture_output=True, text=True, check=False, timeout=30)
+    done = subprocess.run(
+        ["mandoc", "-T", "lint", "-W", "warning", str(page)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -35,7 +35,10 @@ def route(topo: Topology, *args: str) -> dict[str, Any]:
 
 def _unknown_veth(topo: Topology, end: str = "c0") -> str:
     dev = topo.dev(end)
-    return f"warning: netdump support on {dev} unknown: driver 'veth' is not in the netdump table"
+    return (
+        f"warning: {dev}'s driver is not known to support netdump: "
+        "driver 'veth' is not in the netdump table"
+    )
 
 
 @requires_netns

@@ -27,8 +27,15 @@ def test_readme_starts_with_two_commands() -> None:
 
 def test_ci_runs_the_readme_test_command() -> None:
     extracted = subprocess.run(
-        ["bash", "-c", "awk '/^```sh$/ { block++; getline; if (block == 2) { print; exit } }' "
-         "README.md"], cwd=ROOT, capture_output=True, text=True, check=True,
+        [
+            "bash",
+            "-c",
+            "awk '/^```sh$/ { block++; getline; if (block == 2) { print; exit } }' README.md",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert extracted == commands()[1]
     assert "awk '/^```sh$/ { block++; getline; if (block == 2)" in (ROOT / ".ci/run").read_text()
@@ -41,14 +48,27 @@ def test_main_job_in_a_namespace(tmp_path: Path) -> None:
     ip("netns", "add", client)
     ip("netns", "add", router)
     try:
-        ip("-n", client, "link", "add", "eth0", "type", "veth", "peer", "name", "r0",
-           "netns", router)
+        ip(
+            "-n",
+            client,
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "r0",
+            "netns",
+            router,
+        )
         ip("-n", client, "addr", "add", "192.0.2.10/24", "brd", "+", "dev", "eth0")
         ip("-n", router, "addr", "add", "192.0.2.1/24", "brd", "+", "dev", "r0")
         ip("-n", client, "link", "set", "eth0", "up")
         ip("-n", router, "link", "set", "r0", "up")
-        result = run(main_job, netns=client,
-                     env={"DUMPON_BACKEND": f"file:{tmp_path / 'kernel.json'}"})
+        result = run(
+            main_job, netns=client, env={"DUMPON_BACKEND": f"file:{tmp_path / 'kernel.json'}"}
+        )
     finally:
         subprocess.run(["ip", "netns", "del", client], check=False)
         subprocess.run(["ip", "netns", "del", router], check=False)

@@ -1,0 +1,159 @@
+"""`decryptcore`: FreeBSD's decryptcore(8) command line, plus netdumpd's file names.
+
+    decryptcore [-fLv] -p privatekeyfile -k keyfile -e encryptedcore -c core
+    decryptcore [-fLv] [-d crashdir] [-H host] -p privatekeyfile -n dumpnr
+
+Every failure, usage included, exits with status 1 as FreeBSD's does.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import NoReturn
+
+from dumpon.cli.errorpath import run_guarded, warn
+from dumpon.errors import Exit, ToolError
+from dumpon.getopt import GetoptError, Spec, getopt
+
+PROG = "decryptcore"
+USAGE = (
+    "usage: decryptcore [-fLv] [--decompress] -p privatekeyfile -k keyfile -e encryptedcore"
+    " -c core\n"
+    "       decryptcore [-fLv] [--decompress] [-d crashdir] [-H host] -p privatekeyfile"
+    " -n dumpnr"
+)
+_SPEC = Spec("Lc:d:e:fH:k:n:p:v", ("decompress",))
+# pjdlog's syslog lines carry decryptcore's prefix instead of err(3)'s "prog: "
+_SYSLOG_PREFIX = "(decryptcore) "
+
+
+class _Usage(Exception):
+    pass
+
+
+@dataclass
+class Options:
+    private_key: str | None = None
+    key: str | None = None
+    encrypted: str | None = None
+    core: str | None = None
+    crashdir: str | None = None
+    number: str | None = None
+    host: str | None = None
+    force: bool = False
+    syslog: bool = False
+    verbose: int = 0
+    decompress: bool = False
+
+
+def parse(argv: list[str]) -> Options:
+    """decryptcore's getopt loop and its checks; _Usage for anything that does not fit."""
+    opts = Options()
+    fields = {"-p": "private_key", "-k": "key", "-e": "encrypted", "-c": "core"}
+    fields |= {"-d": "crashdir", "-n": "number", "-H": "host"}
+    for item in getopt(argv, _SPEC):
+        if isinstance(item, list):
+            if item:
+                raise _Usage
+            break
+        option, value = item
+        if option in fields:
+            setattr(opts, fields[option], value)
+        elif option == "-f":
+            opts.force = True
+        elif option == "-L":
+            opts.syslog = True
+        elif option == "-v":
+            opts.verbose += 1
+        elif option == "--decompress":
+            opts.decompress = True
+    by_number = opts.crashdir is not None or opts.number is not None or opts.host is not None
+    by_name = opts.key is not None or opts.encrypted is not None or opts.core is not None
+    if by_number and by_name:
+        raise _Usage
+    if opts.number is not None and not opts.number.isdigit():
+        raise _Usage
+    named = None not in (opts.key, opts.encrypted, opts.core)
+    if opts.private_key is None or (opts.number is None and not named):
+        raise _Usage
+    return opts
+
+
+class _Logger:
+    """pjdlog's two modes: stderr (`decryptcore: ` lines) or syslog(3), with -v as debug."""
+
+    def __init__(self, opts: Options) -> None:
+        self._verbose = opts.verbose > 0
+        self._syslog = opts.syslog
+        if self._syslog:
+            import syslog
+
+            syslog.openlog(PROG, syslog.LOG_PID | syslog.LOG_NDELAY, syslog.LOG_DAEMON)
+
+    def _emit(self, priority_name: str, message: str) -> None:
+        if self._syslog:
+            import syslog
+
+            syslog.syslog(getattr(syslog, priority_name), _SYSLOG_PREFIX + message)
+        else:
+            warn(PROG, message)
+
+    def error(self, message: str) -> None:
+        self._emit("LOG_ERR", message)
+
+    def debug(self, message: str) -> None:
+        if self._verbose:
+            self._emit("LOG_DEBUG", message)
+
+
+def _decrypt(opts: Options, log: _Logger) -> None:
+    from dumpon import decrypt
+
+    assert opts.private_key is not None
+    if opts.number is not None:
+        files = decrypt.dump_files(
+            opts.crashdir or decrypt.DEFAULT_CRASHDIR,
+            opts.number,
+            opts.host,
+            decompress=opts.decompress,
+        )
+    else:
+        assert opts.key is not None and opts.encrypted is not None and opts.core is not None
+        files = decrypt.DumpFiles(opts.key, opts.encrypted, opts.core)
+    log.debug(f"Writing {files.output}.")
+    decrypt.decrypt_core(
+        opts.private_key,
+        files.key,
+        files.encrypted,
+        files.output,
+        force=opts.force,
+        decompress=opts.decompress,
+        log=log.debug,
+    )
+
+
+def run(argv: list[str]) -> int:
+    try:
+        opts = parse(argv)
+    except GetoptError as exc:
+        warn(PROG, exc.message())
+        print(USAGE, file=sys.stderr)
+        return Exit.FAILURE
+    except _Usage:
+        print(USAGE, file=sys.stderr)
+        return Exit.FAILURE
+    log = _Logger(opts)
+    try:
+        _decrypt(opts, log)
+    except ToolError as exc:
+        log.error(exc.message)
+        return Exit.FAILURE
+    except Exception as exc:  # still one line and FreeBSD's status 1, never a traceback
+        log.error(f"internal error: {type(exc).__name__}: {exc}")
+        return Exit.FAILURE
+    return Exit.OK
+
+
+def main() -> NoReturn:
+    run_guarded(PROG, lambda: run(sys.argv[1:]))

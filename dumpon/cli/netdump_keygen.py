@@ -1,0 +1,37 @@
+"""`netdump keygen`: an RSA key pair for encrypted dumps (dumpon -k, decryptcore -p)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from dumpon.cli.netdump import app
+from dumpon.keyfile import DEFAULT_BITS, MAX_BITS, MIN_BITS, write_key_pair
+
+
+@app.command("keygen")
+def keygen(
+    bits: Annotated[
+        int,
+        typer.Option(
+            "-b", "--bits", help=f"Modulus size, {MIN_BITS} to {MAX_BITS} bits.", show_default=True
+        ),
+    ] = DEFAULT_BITS,
+    directory: Annotated[
+        str, typer.Option("-o", "--output-dir", help="Directory for private.pem and public.pem.")
+    ] = ".",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace existing key files (atomically).")
+    ] = False,
+) -> None:
+    """Write private.pem (PKCS#8, mode 0600) and public.pem (SubjectPublicKeyInfo)."""
+    files = write_key_pair(directory, bits, force=force)
+    public = os.path.abspath(files.public)
+    print(f"Wrote {files.private} (private key, mode 0600) and {files.public}.")
+    print(f"Next, on the dump client:  dumpon -k {public} ...")
+    print(
+        f"Keep {files.private} off the client: it belongs on the netdumpd server or an"
+        " offline host, where decryptcore -p uses it."
+    )

@@ -1,0 +1,193 @@
+"""RSA key files for encrypted dumps: FreeBSD's rules for reading them, and writing a new pair.
+
+cryptography is imported inside the functions: `dumpon` without `-k` must not pay for it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
+
+from dumpon.errors import Exit, ToolError, errno_of, strerror
+from dumpon.outfile import exclusive_output
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+MIN_BITS = 2048
+MAX_BITS = 16384  # the wrapped key may be at most KERNELDUMP_ENCKEY_MAX_SIZE (2048) bytes
+DEFAULT_BITS = 4096
+# A 16384-bit PEM key is about 3 KiB; anything far larger is not a key file.
+_MAX_FILE_SIZE = 1 << 20
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----\r?\n?", re.S)
+
+
+class KeyFileError(ValueError):
+    """A key file's content is not what is asked for; the text says why, for a person."""
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """An administrator's public key that passed FreeBSD's checks, with its PEM text."""
+
+    key: RSAPublicKey
+    pem: bytes
+
+    @property
+    def modulus_bytes(self) -> int:
+        """RSA_size(): the length of every value wrapped with this key."""
+        return (self.key.key_size + 7) // 8
+
+
+def read_key_file(f: BinaryIO) -> bytes:
+    """An open key file's bytes; OSError as read(2) reports it, EFBIG for a huge file.
+
+    Callers open the file themselves: FreeBSD words a failed open and a failed read apart.
+    """
+    data = f.read(_MAX_FILE_SIZE + 1)
+    if len(data) > _MAX_FILE_SIZE:
+        raise OSError(errno.EFBIG, strerror(errno.EFBIG))
+    return data
+
+
+def parse_public_key(data: bytes) -> PublicKey:
+    """The first SPKI `BEGIN PUBLIC KEY` block of a PEM file, if it holds an RSA key.
+
+    Like PEM_read_RSA_PUBKEY, blocks of other types before it are skipped, and a file
+    without one is refused, even when Python's loader would take it (PKCS#1).
+    """
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    blocks = [(m.group(1).decode(), m.group(0)) for m in _PEM_BLOCK.finditer(data)]
+    pem = next((block for label, block in blocks if label == "PUBLIC KEY"), None)
+    if pem is None:
+        raise KeyFileError(_why_not_public_key(data, [label for label, _ in blocks]))
+    try:
+        key = load_pem_public_key(pem)
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError(f"malformed PUBLIC KEY block ({exc})") from exc
+    if not isinstance(key, RSAPublicKey):
+        raise KeyFileError(f"not an RSA key ({type(key).__name__.removesuffix('PublicKey')})")
+    return PublicKey(key, pem)
+
+
+def _why_not_public_key(data: bytes, labels: list[str]) -> str:
+    if not data.strip():
+        return "the file is empty"
+    if "RSA PUBLIC KEY" in labels:
+        return (
+            "a PKCS#1 'BEGIN RSA PUBLIC KEY' block is not accepted, only 'BEGIN PUBLIC KEY'"
+            " (convert it: openssl rsa -RSAPublicKey_in -pubout -in FILE)"
+        )
+    if any(label.endswith("PRIVATE KEY") for label in labels):
+        return (
+            "this is a private key; give the public key"
+            " (openssl rsa -pubout -in private.pem -out public.pem)"
+        )
+    if labels:
+        return f"a PEM '{labels[0]}' block, not a 'BEGIN PUBLIC KEY' block"
+    return "no PEM 'BEGIN PUBLIC KEY' block found"
+
+
+def load_public_key(path: str) -> PublicKey:
+    """dumpon(8)'s `-k`: read, parse and size-check the public key, with FreeBSD's messages.
+
+    Current FreeBSD runs this in a forked child, so each message is followed by a second
+    line, `dumpon: genkey pipe read`, from the parent; that line is an artefact of the
+    fork and is not reproduced.  Every failure exits with status 1, as current FreeBSD.
+    """
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - the open and the read fail with different texts
+    except OSError as exc:
+        raise ToolError(f"Unable to open {path}: {strerror(errno_of(exc))}", Exit.FAILURE) from exc
+    try:
+        with f:
+            public = parse_public_key(read_key_file(f))
+    except OSError as exc:
+        reason = strerror(errno_of(exc))
+        raise ToolError(f"Unable to read data from {path}: {reason}", Exit.FAILURE) from exc
+    except KeyFileError as exc:
+        raise ToolError(f"Unable to read data from {path}: {exc}", Exit.FAILURE) from exc
+    if public.key.key_size < MIN_BITS:
+        raise ToolError(
+            f"Small RSA keys (you provided: {public.modulus_bytes * 8}b) can be factored"
+            " cheaply.  Please generate a larger key.",
+            Exit.FAILURE,
+        )
+    if public.modulus_bytes * 8 > MAX_BITS:
+        raise ToolError(f"Public key has to be at most {MAX_BITS}b long.", Exit.FAILURE)
+    return public
+
+
+def parse_private_key(data: bytes) -> RSAPrivateKey:
+    """An unencrypted PEM RSA private key, PKCS#1 or PKCS#8, as PEM_read_RSAPrivateKey reads.
+
+    FreeBSD would prompt for the passphrase of an encrypted key; we refuse it instead.
+    """
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(data, password=None)
+    except TypeError as exc:
+        raise KeyFileError("the private key is encrypted (remove the passphrase)") from exc
+    except ValueError as exc:
+        raise KeyFileError(f"not a PEM private key ({exc})") from exc
+    if not isinstance(key, RSAPrivateKey):
+        raise KeyFileError(f"not an RSA key ({type(key).__name__})")
+    return key
+
+
+@dataclass(frozen=True)
+class KeyPairFiles:
+    private: str
+    public: str
+
+
+def write_key_pair(
+    directory: str, bits: int = DEFAULT_BITS, *, force: bool = False
+) -> KeyPairFiles:
+    """Generate an RSA key pair into `directory`/private.pem (PKCS#8, 0600) and public.pem (SPKI).
+
+    Without `force` neither file may exist yet (both are created with O_EXCL, and nothing
+    is left behind if the second fails); with `force` each is replaced atomically.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if not MIN_BITS <= bits <= MAX_BITS:
+        raise ToolError(
+            f"key size must be between {MIN_BITS} and {MAX_BITS} bits (got {bits})", Exit.USAGE
+        )
+    files = KeyPairFiles(
+        os.path.join(directory, "private.pem"), os.path.join(directory, "public.pem")
+    )
+    if not force:
+        # Checked before the slow key generation; O_EXCL below still closes the race.
+        for path in (files.private, files.public):
+            if os.path.lexists(path):
+                raise ToolError(f"{path} already exists (use --force to replace it)")
+    private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    current = files.private
+    try:
+        with exclusive_output(files.private, replace=force, mode=0o600) as out_private:
+            out_private.write(private_pem)
+            current = files.public
+            with exclusive_output(files.public, replace=force, mode=0o644) as out_public:
+                out_public.write(public_pem)
+    except OSError as exc:
+        raise ToolError(f"{current}: {strerror(errno_of(exc))}", Exit.CANTCREAT) from exc
+    return files
