@@ -36,6 +36,7 @@ LONG_OPTIONS = (
         for name, letter in LONG_ALIASES.items()
     ),
     "backend=",
+    "abi=",
     "help",
     "version",
 )
@@ -73,6 +74,7 @@ class DumponOptions:
     server: str | None = None
     operands: list[str] = field(default_factory=list)
     backend: str | None = None
+    abi_version: int | None = None  # --abi: 12 or 13, else kern.osreldate decides
     help: bool = False
     version: bool = False
 
@@ -82,6 +84,17 @@ def parse_cipher(text: str) -> int:
         return CIPHERS[text.lower()]
     except KeyError:
         raise ToolError(f"Unrecognized cipher algorithm '{text}'", Exit.USAGE) from None
+
+
+ABI_VERSIONS = {"12": 12, "13": 13}
+
+
+def parse_abi_version(text: str) -> int:
+    """--abi: which kernel ABI to speak whatever kern.osreldate says (12.x or 13+)."""
+    try:
+        return ABI_VERSIONS[text]
+    except KeyError:
+        raise ToolError(f"--abi must be 12 or 13, not '{text}'", Exit.USAGE) from None
 
 
 def atoi(text: str) -> int:
@@ -149,6 +162,8 @@ def _apply(options: DumponOptions, option: str, value: str | None) -> None:
             options.gzip = True
         case "--backend":
             options.backend = text
+        case "--abi":
+            options.abi_version = parse_abi_version(text)
         case "--help":
             options.help = True
         case "--version":

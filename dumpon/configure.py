@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
-from dumpon import inet, netpath
+from dumpon import inet
 from dumpon.config import DumponOptions
 from dumpon.errors import Exit, ToolError, UsageError, strerror
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP, Kernel
+
+if TYPE_CHECKING:
+    from dumpon.ekcd import Padding
 
 PATH_MAX = 1024
 DUMPDEVNAME = "kern.shutdown.dumpdevname"
@@ -36,19 +40,26 @@ class Console:
 
 def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Console) -> None:
     """Carry out a parsed dumpon command line; raises ToolError on failure."""
+    from dumpon.configure12 import run as run12
+    from dumpon.configure12 import selected as freebsd12_selected
+
+    kernel_once = functools.cache(open_kernel)  # the ABI probe and the flow share one kernel
+    if freebsd12_selected(options, kernel_once):
+        run12(options, kernel_once(), console)
+        return
     if options.gzip and options.zstd:
         raise ToolError("The -z and -Z options are mutually exclusive.", Exit.USAGE)
     if options.index is not None and options.remove:
         raise ToolError("The -i and -r options are mutually exclusive.", Exit.USAGE)
     if options.list_targets:
-        list_targets(open_kernel(), options.verbose, console.out)
+        list_targets(kernel_once(), options.verbose, console.out)
         return
     if len(options.operands) != 1:
         raise UsageError()
     if options.cipher != abi.ENC_NONE and options.pubkey is None:
         raise ToolError("-C option requires a public key file.", Exit.USAGE)
     if options.pubkey is not None:
-        _require_crypto()
+        require_crypto()
     operand = options.operands[0]
     remove = options.remove
     if options.server is not None and options.client is not None:
@@ -62,14 +73,14 @@ def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Cons
     else:
         raise UsageError()
 
-    kernel = open_kernel()
+    kernel = kernel_once()
     if device == PATH_DEVNULL:
         _clear_netdump(kernel)
-    path = _device_path(device)
-    with _opened(kernel, path) as fd:
+    path = device_path(device)
+    with opened(kernel, path) as fd:
         compression = abi.COMP_ZSTD if options.zstd else abi.COMP_GZIP if options.gzip else 0
         if not netdump and not compression and not remove:
-            _check_size(kernel, fd, path)
+            check_size(kernel, fd, path)
         index = (
             abi.KDA_REMOVE
             if remove
@@ -77,13 +88,13 @@ def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Cons
         )
         request = DumpArg(index=index, compression=compression)
         if netdump:
-            request = _netdump_request(request, options, operand, console)
+            request = netdump_request(request, options, operand, console, _resolve_server)
         _set_with_key(kernel, fd, request, options, netdump, console)
     if options.verbose:
         list_targets(kernel, True, console.out)
 
 
-def _require_crypto() -> None:
+def require_crypto() -> None:
     """dumpon built without OpenSSL refuses -k up front; here that is a missing package."""
     try:
         import cryptography  # noqa: F401
@@ -94,23 +105,30 @@ def _require_crypto() -> None:
         ) from None
 
 
-def _netdump_request(
-    request: DumpArg, options: DumponOptions, iface: str, console: Console
+def netdump_request(
+    request: DumpArg,
+    options: DumponOptions,
+    iface: str,
+    console: Console,
+    resolve: Callable[[str], str],
 ) -> DumpArg:
+    """Step 12 of dumpon.md section 4; `resolve` reports resolver errors per version."""
     assert options.server is not None and options.client is not None
-    server = _resolve_server(options.server)
+    server = resolve(options.server)
     if len(iface.encode("utf-8", "surrogateescape")) >= abi.IFNAMSIZ:
         raise ToolError(f"invalid interface name '{iface}'", Exit.USAGE)
-    server_addr = _parse_address(server, "server")
-    client_addr = _parse_address(options.client, "client")
+    server_addr = parse_address(server, "server")
+    client_addr = parse_address(options.client, "client")
     gateway = options.gateway
     if gateway is None:
+        from dumpon import netpath  # route lookups are only needed here
+
         gateway = netpath.find_gateway(iface, server)
         if gateway is None:
             if options.verbose:
                 print(f"failed to look up gateway for {server}", file=console.out)
             gateway = server
-    gateway_addr = _parse_address(gateway, "gateway")
+    gateway_addr = parse_address(gateway, "gateway")
     return DumpArg(
         index=request.index,
         compression=request.compression,
@@ -134,22 +152,49 @@ def _set_with_key(
     if options.pubkey is None:
         _set(kernel, fd, request, options, netdump, console)
         return
-    from dumpon import ekcd
-
-    wrapped = ekcd.wrap_dump_key(options.pubkey, options.cipher, request.compression)
-    key_buffer = ctypes.create_string_buffer(wrapped.wrapped, len(wrapped.wrapped))
-    try:
+    with user_key(options.pubkey, options.cipher, request.compression) as key:
         keyed = DumpArg(
             **{
                 **request.__dict__,
-                "encryption": wrapped.cipher,
-                "key": bytes(wrapped.key),
-                "encrypted_key_size": len(wrapped.wrapped),
-                "encrypted_key_ptr": ctypes.addressof(key_buffer),
+                "encryption": key.encryption,
+                "key": key.key,
+                "encrypted_key_size": key.size,
+                "encrypted_key_ptr": key.address,
             }
         )
         target = _set(kernel, fd, keyed, options, netdump, console)
-        kernel.record(target, {"public_key": wrapped.public_key_pem.decode("ascii")})
+        kernel.record(target, {"public_key": key.public_key_pem.decode("ascii")})
+
+
+@dataclass(frozen=True)
+class UserKey:
+    """A one-time key as a set request carries it: in clear, and wrapped at a user address."""
+
+    encryption: int
+    key: bytes
+    size: int
+    address: int
+    public_key_pem: bytes
+
+
+@contextmanager
+def user_key(
+    pubkey: str, cipher: int, compression: int, padding: Padding = "oaep"
+) -> Iterator[UserKey]:
+    """Wrap a one-time key for the set ioctl; wipe every copy when the block ends."""
+    from dumpon import ekcd
+
+    wrapped = ekcd.wrap_dump_key(pubkey, cipher, compression, padding)
+    # The kernel copies the wrapped key in from this address during the ioctl.
+    key_buffer = ctypes.create_string_buffer(wrapped.wrapped, len(wrapped.wrapped))
+    try:
+        yield UserKey(
+            encryption=wrapped.cipher,
+            key=bytes(wrapped.key),
+            size=len(wrapped.wrapped),
+            address=ctypes.addressof(key_buffer),
+            public_key_pem=wrapped.public_key_pem,
+        )
     finally:
         ctypes.memset(key_buffer, 0, len(wrapped.wrapped))
         wrapped.wipe()
@@ -181,6 +226,8 @@ def _set(
         return options.operands[0].removeprefix(PATH_DEV)
     iface = request.iface.decode("utf-8", "surrogateescape")
     if request.index != abi.KDA_REMOVE:
+        from dumpon import netpath
+
         check = netpath.preflight(
             iface,
             server=socket.inet_ntoa(request.server[:4]),
@@ -222,7 +269,7 @@ def _clear_netdump(kernel: Kernel) -> None:
         kernel.close(fd)
 
 
-def _device_path(device: str) -> str:
+def device_path(device: str) -> str:
     path = device if device.startswith(PATH_DEV) else PATH_DEV + device
     if len(path.encode("utf-8", "surrogateescape")) >= PATH_MAX:
         raise ToolError(f"{device}: {strerror(errno.EINVAL)}", Exit.DATAERR)
@@ -230,7 +277,7 @@ def _device_path(device: str) -> str:
 
 
 @contextmanager
-def _opened(kernel: Kernel, path: str) -> Iterator[int]:
+def opened(kernel: Kernel, path: str) -> Iterator[int]:
     try:
         fd = kernel.open(path)
     except OSError as exc:
@@ -241,15 +288,15 @@ def _opened(kernel: Kernel, path: str) -> Iterator[int]:
         kernel.close(fd)
 
 
-def _check_size(kernel: Kernel, fd: int, path: str) -> None:
+def check_size(kernel: Kernel, fd: int, path: str) -> None:
     """A full (not mini) dump must fit on the device; skipped when debug.minidump is 1."""
     try:
-        if _sysctl_int(kernel, "debug.minidump") == 1:
+        if sysctl_int(kernel, "debug.minidump") == 1:
             return
     except OSError:
         pass
     try:
-        physmem = _sysctl_int(kernel, "hw.physmem")
+        physmem = sysctl_int(kernel, "hw.physmem", signed=False)  # an unsigned long
     except OSError as exc:
         raise ToolError(f"can't get memory size: {exc.strerror}", Exit.OSERR) from None
     arg = bytearray(8)
@@ -261,30 +308,34 @@ def _check_size(kernel: Kernel, fd: int, path: str) -> None:
         raise ToolError(f"{path} is smaller than physical memory", Exit.IOERR)
 
 
-def _sysctl_int(kernel: Kernel, name: str) -> int:
-    return int.from_bytes(kernel.sysctl(name), _byteorder(kernel), signed=True)
+def sysctl_int(kernel: Kernel, name: str, signed: bool = True) -> int:
+    return int.from_bytes(kernel.sysctl(name), _byteorder(kernel), signed=signed)
 
 
 def _byteorder(kernel: Kernel) -> Literal["little", "big"]:
     return "big" if kernel.abi.byteorder == ">" else "little"
 
 
-def _resolve_server(server: str) -> str:
+def lookup_server(server: str) -> str:
     """getaddrinfo(AF_INET, UDP) and the first answer in dotted-quad form."""
+    answers = socket.getaddrinfo(
+        server, None, socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP
+    )
+    return str(answers[0][4][0])
+
+
+def _resolve_server(server: str) -> str:
     try:
-        answers = socket.getaddrinfo(
-            server, None, socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP
-        )
+        return lookup_server(server)
     except socket.gaierror as exc:
         if exc.errno == socket.EAI_SYSTEM:
             raise ToolError(f"{exc.strerror}: {strerror(errno.EIO)}", Exit.OSERR) from None
         raise ToolError(str(exc.strerror), Exit.NOHOST) from None
     except UnicodeError:
         raise ToolError(f"{server}: invalid host name", Exit.NOHOST) from None
-    return str(answers[0][4][0])
 
 
-def _parse_address(text: str, role: str) -> bytes:
+def parse_address(text: str, role: str) -> bytes:
     try:
         return inet.parse_packed(text)
     except ValueError:
@@ -293,6 +344,18 @@ def _parse_address(text: str, role: str) -> bytes:
 
 def list_targets(kernel: Kernel, verbose: bool, out: TextIO) -> None:
     """`dumpon -l`: the dump targets in priority order; with -v also netdump's addresses."""
+    value = read_dumpdevname(kernel)
+    if not verbose:
+        print(value, file=out)
+        return
+    print("kernel dumps on priority: device", file=out)
+    for position, name in enumerate(value.split(",")):
+        print(f"{position}: {name}", file=out)
+    _print_netdump_addresses(kernel, out)
+
+
+def read_dumpdevname(kernel: Kernel) -> str:
+    """kern.shutdown.dumpdevname as dumpon shows it: `/dev/null` when nothing is set."""
     try:
         raw = kernel.sysctl(DUMPDEVNAME)
         if len(raw) > PATH_MAX:  # dumpon reads into a PATH_MAX buffer
@@ -304,34 +367,36 @@ def list_targets(kernel: Kernel, verbose: bool, out: TextIO) -> None:
             else f"Sysctl get '{DUMPDEVNAME}'"
         )
         raise ToolError(f"{what}: {exc.strerror}", Exit.OSERR) from None
-    value = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") or PATH_DEVNULL
-    if not verbose:
-        print(value, file=out)
-        return
-    print("kernel dumps on priority: device", file=out)
-    for position, name in enumerate(value.split(",")):
-        print(f"{position}: {name}", file=out)
-    _print_netdump_addresses(kernel, out)
+    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") or PATH_DEVNULL
 
 
-def _print_netdump_addresses(kernel: Kernel, out: TextIO) -> None:
+def query_netdump(kernel: Kernel, request: int, size: int, name: str) -> bytearray | None:
+    """A get ioctl on /dev/netdump; None without netdump (ENOENT) or unconfigured (ENXIO)."""
     try:
         fd = kernel.open(PATH_NETDUMP)
     except OSError as exc:
         if exc.errno == errno.ENOENT:
-            return
+            return None
         raise ToolError(f"opening {PATH_NETDUMP}: {exc.strerror}", Exit.OSERR) from None
     try:
-        arg = bytearray(kernel.abi.kda_size)
+        arg = bytearray(size)
         try:
-            kernel.ioctl(fd, kernel.abi.DIOCGKERNELDUMP, arg)
+            kernel.ioctl(fd, request, arg)
         except OSError as exc:
             if exc.errno == errno.ENXIO:
-                return
-            raise ToolError(f"ioctl(DIOCGKERNELDUMP): {exc.strerror}", Exit.OSERR) from None
+                return None
+            raise ToolError(f"ioctl({name}): {exc.strerror}", Exit.OSERR) from None
     finally:
         kernel.close(fd)
-    config = kernel.abi.unpack(arg)
+    return arg
+
+
+def _print_netdump_addresses(kernel: Kernel, out: TextIO) -> None:
+    model = kernel.abi
+    arg = query_netdump(kernel, model.DIOCGKERNELDUMP, model.kda_size, "DIOCGKERNELDUMP")
+    if arg is None:
+        return
+    config = model.unpack(arg)
     for role, address in (
         ("server", config.server),
         ("client", config.client),

@@ -152,3 +152,14 @@ def test_typer_twin_declares_every_getopt_option() -> None:
     longs = {"--" + name.rstrip("=") for name in LONG_OPTIONS if name != "help"}
     assert letters | longs <= declared
     assert set(LONG_ALIASES.values()) == {c for c in OPTSTRING if c != ":"}
+
+
+def test_packaged_help_is_what_typer_renders() -> None:
+    from dumpon.cli.dumpon import HELP_TEXT
+    from dumpon.cli.dumpon_typer import render_help
+
+    with open(HELP_TEXT, encoding="utf-8") as packaged:
+        assert packaged.read() == render_help(), (
+            "regenerate: python -c 'from dumpon.cli.dumpon_typer import render_help; "
+            f"print(render_help(), end=\"\")' > {HELP_TEXT}"
+        )

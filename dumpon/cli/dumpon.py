@@ -1,8 +1,10 @@
 """`dumpon`: configure kernel crash dumps, as FreeBSD's dumpon(8).
 
 The dumpon(8) forms are read with BSD getopt (dumpon/config.py), which is both what
-FreeBSD does and ~35 ms cheaper than importing typer.  `--help` and shell completion are
-served by the typer description of the same options (dumpon/cli/dumpon_typer.py).
+FreeBSD does and ~35 ms cheaper than importing typer.  Shell completion is served by the
+typer description of the same options (dumpon/cli/dumpon_typer.py), and `--help` prints
+the text typer renders from it, kept pre-rendered in dumpon_help.txt (a test keeps it
+current).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dumpon.errors import UsageError
 
 PROG = "dumpon"
 _COMPLETION_OPTIONS = {"--show-completion", "--install-completion"}
+HELP_TEXT = os.path.join(os.path.dirname(__file__), "dumpon_help.txt")
 
 
 def execute(options: DumponOptions) -> int:
@@ -51,7 +54,9 @@ def _body() -> int:
         print(USAGE, file=sys.stderr)
         return exc.exit_code
     if options.help:
-        return _typer_app(["--help"])
+        with open(HELP_TEXT, encoding="utf-8") as text:
+            sys.stdout.write(text.read())
+        return 0
     return execute(options)
 
 

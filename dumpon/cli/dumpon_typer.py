@@ -12,7 +12,7 @@ import typer
 
 from dumpon.cli.typerapp import invoke as invoke_app
 from dumpon.cli.typerapp import new_app
-from dumpon.config import DumponOptions, parse_cipher, parse_index
+from dumpon.config import DumponOptions, parse_abi_version, parse_cipher, parse_index
 from dumpon.kernel import abi
 
 app = new_app(
@@ -87,6 +87,14 @@ def dumpon(
             "--backend", metavar="BACKEND", help="Kernel backend: auto, freebsd or file:PATH."
         ),
     ] = None,
+    abi_version: Annotated[
+        str | None,
+        typer.Option(
+            "--abi",
+            metavar="12|13",
+            help="Speak this FreeBSD kernel ABI instead of the one kern.osreldate names.",
+        ),
+    ] = None,
     version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
 ) -> None:
     from dumpon.cli.dumpon import execute
@@ -105,9 +113,21 @@ def dumpon(
         server=server,
         operands=list(target or []),
         backend=backend,
+        abi_version=parse_abi_version(abi_version) if abi_version is not None else None,
         version=version,
     )
     raise typer.Exit(execute(options))
+
+
+def render_help(width: int = 80) -> str:
+    """typer's `--help` text at a fixed width: dumpon ships it pre-rendered (dumpon_help.txt),
+    because importing typer to print it would triple `dumpon --help`'s start-up time."""
+    import typer.main
+
+    command = typer.main.get_command(app)
+    with command.make_context("dumpon", [], resilient_parsing=True, terminal_width=width,
+                              max_content_width=width) as context:
+        return command.get_help(context) + "\n"
 
 
 def invoke(argv: list[str] | None = None) -> int:

@@ -1,7 +1,10 @@
 """FreeBSD kernel ABI for dump configuration: ioctl numbers and struct layouts.
 
 Every backend packs its requests here, so the real kernel and the emulation are handed
-byte-identical arguments.  Layouts follow sys/sys/disk.h and sys/netinet/netdump/netdump.h.
+byte-identical arguments.  Layouts follow sys/sys/disk.h and sys/netinet/netdump/netdump.h:
+the 13+ `struct diocskerneldump_arg`, and for 12.x kernels its predecessor (with
+`kda_enable`) and `struct netdump_conf`.  Struct formats spell every padding byte out, so
+they hold for any data model, whatever Python's own native alignment is.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ MAX_INSERT_INDEX: Final = KDA_APPEND - 2  # dumpon(8) accepts -i 0..250
 AF_INET: Final = 2  # FreeBSD's value; Linux shares it
 IFNAMSIZ: Final = 16
 KD_IP_SIZE: Final = 16  # union kd_ip: room for an IPv6 address
+IN_ADDR_SIZE: Final = 4  # struct in_addr, as 12.x's netdump_conf holds its addresses
 
 IOC_VOID: Final = 0x20000000
 IOC_OUT: Final = 0x40000000
@@ -48,6 +52,12 @@ def ioc(direction: int, group: str, number: int, size: int) -> int:
 ByteOrder = Literal["<", ">"]
 
 
+def _layout(byteorder: ByteOrder, body: str, align: int) -> struct.Struct:
+    """A C struct: `body` (fields with explicit padding) plus tail padding to `align`."""
+    size = struct.calcsize(byteorder + body)
+    return struct.Struct(f"{byteorder}{body}{-size % align}x")
+
+
 @dataclass(frozen=True)
 class DataModel:
     """Pointer width and byte order of one FreeBSD architecture (LP64 or ILP32)."""
@@ -56,12 +66,21 @@ class DataModel:
     pointer_size: Literal[4, 8]
     byteorder: ByteOrder = "<"
     _kda: struct.Struct = field(init=False, repr=False, compare=False)
+    _kda12: struct.Struct = field(init=False, repr=False, compare=False)
+    _ndc: struct.Struct = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ptr = "Q" if self.pointer_size == 8 else "I"
-        tail = self.pointer_size - 1  # u8 kda_af, then padding to pointer alignment
-        fmt = f"{self.byteorder}BBB{KEY_SIZE}sxI{ptr}{IFNAMSIZ}s16s16s16sB{tail}x"
-        object.__setattr__(self, "_kda", struct.Struct(fmt))
+        align = self.pointer_size  # kda_encryptedkey is the widest member of all three
+        # The 12.x struct is the head of the 13+ one: 13.0 asserts that kda_iface sits at
+        # sizeof(struct diocskerneldump_arg_freebsd12).
+        kda12 = _layout(self.byteorder, f"BBB{KEY_SIZE}sxI{ptr}", align)
+        addr, ip = f"{IN_ADDR_SIZE}s", f"{KD_IP_SIZE}s"
+        kda = _layout(self.byteorder, f"{kda12.format[1:]}{IFNAMSIZ}s{ip}{ip}{ip}B", align)
+        ndc = _layout(self.byteorder, f"{kda12.format[1:]}{IFNAMSIZ}s{addr}{addr}{addr}", align)
+        object.__setattr__(self, "_kda", kda)
+        object.__setattr__(self, "_kda12", kda12)
+        object.__setattr__(self, "_ndc", ndc)
 
     @property
     def kda_size(self) -> int:
@@ -69,16 +88,39 @@ class DataModel:
         return self._kda.size
 
     @property
-    def DIOCSKERNELDUMP(self) -> int:  # noqa: N802 - the kernel's name
+    def kda12_size(self) -> int:
+        """sizeof the 12.x struct diocskerneldump_arg: 80 on LP64, 76 on ILP32."""
+        return self._kda12.size
+
+    @property
+    def netdump_conf_size(self) -> int:
+        """sizeof the 12.x struct netdump_conf: 112 on LP64, 104 on ILP32."""
+        return self._ndc.size
+
+    @property
+    def DIOCSKERNELDUMP(self) -> int:  # the kernel's name
         return ioc(IOC_IN, "d", 145, self.kda_size)
 
     @property
-    def DIOCGKERNELDUMP(self) -> int:  # noqa: N802 - the kernel's name
+    def DIOCGKERNELDUMP(self) -> int:  # the kernel's name
         return ioc(IOC_INOUT, "d", 146, self.kda_size)
 
     @property
-    def DIOCGMEDIASIZE(self) -> int:  # noqa: N802 - the kernel's name
+    def DIOCGMEDIASIZE(self) -> int:  # the kernel's name
         return ioc(IOC_OUT, "d", 129, 8)
+
+    @property
+    def DIOCSKERNELDUMP_FREEBSD12(self) -> int:  # the kernel's name
+        """12.x's DIOCSKERNELDUMP (the name 13's compat code gives it)."""
+        return ioc(IOC_IN, "d", 144, self.kda12_size)
+
+    @property
+    def NETDUMPGCONF(self) -> int:  # the kernel's name
+        return ioc(IOC_OUT, "n", 1, self.netdump_conf_size)
+
+    @property
+    def NETDUMPSCONF(self) -> int:  # the kernel's name
+        return ioc(IOC_IN, "n", 2, self.netdump_conf_size)
 
     def pack(self, arg: DumpArg) -> bytearray:
         """The argument of DIOCSKERNELDUMP / DIOCGKERNELDUMP, as the kernel reads it."""
@@ -119,6 +161,48 @@ class DataModel:
             af=af,
         )
 
+    def pack_kda12(self, arg: DumpArg12) -> bytearray:
+        """The argument of 12.x's DIOCSKERNELDUMP."""
+        return bytearray(self._kda12.pack(*_kda12_fields(arg)))
+
+    def pack_netdump_conf(self, conf: NetdumpConf) -> bytearray:
+        """The argument of NETDUMPSCONF / NETDUMPGCONF (12.x)."""
+        return bytearray(
+            self._ndc.pack(
+                *_kda12_fields(conf.kda),
+                conf.iface,
+                conf.server,
+                conf.client,
+                conf.gateway,
+            )
+        )
+
+    def unpack_netdump_conf(self, raw: bytes | bytearray) -> NetdumpConf:
+        """Decode NETDUMPGCONF's answer; the interface name is cut at its first NUL."""
+        if len(raw) != self.netdump_conf_size:
+            raise ValueError(f"expected {self.netdump_conf_size} bytes, got {len(raw)}")
+        (enable, comp, enc, key, keysize, keyptr, iface, server, client, gateway) = (
+            self._ndc.unpack(bytes(raw))
+        )
+        return NetdumpConf(
+            kda=DumpArg12(bool(enable), comp, enc, key, keysize, keyptr),
+            iface=iface.split(b"\0", 1)[0],
+            server=server,
+            client=client,
+            gateway=gateway,
+        )
+
+
+def _kda12_fields(arg: DumpArg12) -> tuple[int, int, int, bytes, int, int]:
+    return (
+        int(arg.enable),
+        arg.compression,
+        arg.encryption,
+        arg.key,
+        arg.encrypted_key_size,
+        arg.encrypted_key_ptr,
+    )
+
 
 @dataclass(frozen=True)
 class DumpArg:
@@ -137,6 +221,31 @@ class DumpArg:
     af: int = 0
 
 
+@dataclass(frozen=True)
+class DumpArg12:
+    """Fields of the 12.x `struct diocskerneldump_arg`: one dumper, switched on or off."""
+
+    enable: bool = False
+    compression: int = COMP_NONE
+    encryption: int = ENC_NONE
+    key: bytes = b""
+    encrypted_key_size: int = 0
+    encrypted_key_ptr: int = 0
+
+
+@dataclass(frozen=True)
+class NetdumpConf:
+    """Fields of the 12.x `struct netdump_conf`. Addresses are 4 network-order bytes."""
+
+    kda: DumpArg12 = field(default_factory=DumpArg12)
+    iface: bytes = b""
+    server: bytes = b""
+    client: bytes = b""
+    gateway: bytes = b""
+
+
 LP64 = DataModel("LP64", 8)
 ILP32 = DataModel("ILP32", 4)
+LP64_BE = DataModel("LP64 big-endian", 8, ">")  # powerpc64
+ILP32_BE = DataModel("ILP32 big-endian", 4, ">")  # 32-bit powerpc
 AMD64 = LP64  # the layout the file-backed emulation speaks

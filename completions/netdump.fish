@@ -1,0 +1,1 @@
+complete --command netdump --no-files --arguments "(env _NETDUMP_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) netdump)" --condition "env _NETDUMP_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) netdump"

@@ -1,0 +1,182 @@
+"""dumpon(8) as FreeBSD 12.x has it: one dump target, netdump set through NETDUMPSCONF.
+
+Used when kern.osreldate is below 1300000, or with `--abi 12`.  The flow is stable/12's
+dumpon.c (shared spec dumpon.md sections 9, 10 and 13, 12.x rows): no -i, -r or -C; every
+configuration first disables the single dumper (12.x answers EBUSY when one is already
+set), and `off` stops right after that; -k always means AES-256-CBC wrapped with PKCS#1
+v1.5; errors are reported with the name of the ioctl that failed, without the current
+version's compression retry, friendly ENODEV text or link warning.  Everything the two
+versions share comes from dumpon/configure.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import socket
+from collections.abc import Callable
+from typing import TextIO
+
+from dumpon import configure
+from dumpon.config import DumponOptions
+from dumpon.configure import Console
+from dumpon.errors import Exit, ToolError, UsageError, errno_of, strerror
+from dumpon.kernel import abi
+from dumpon.kernel.abi import DumpArg, DumpArg12, NetdumpConf
+from dumpon.kernel.base import PATH_DEVNULL, PATH_NETDUMP, Kernel
+
+OSRELDATE = "kern.osreldate"
+FREEBSD13_OSRELDATE = 1300000
+
+
+def selected(options: DumponOptions, open_kernel: Callable[[], Kernel]) -> bool:
+    """Whether to speak the 12.x ABI: as --abi says, else as kern.osreldate says."""
+    if options.abi_version is not None:
+        return options.abi_version == 12
+    try:
+        return configure.sysctl_int(open_kernel(), OSRELDATE) < FREEBSD13_OSRELDATE
+    except (OSError, ToolError):
+        # A backend that cannot be opened or read is reported by the current flow, at the
+        # point where dumpon(8) first needs the kernel.
+        return False
+
+
+def run(options: DumponOptions, kernel: Kernel, console: Console) -> None:
+    """Carry out a parsed command line against a 12.x kernel; raises ToolError on failure."""
+    _reject_newer_options(options)
+    if options.gzip and options.zstd:
+        raise ToolError("The -z and -Z options are mutually exclusive.", Exit.USAGE)
+    if options.list_targets:
+        list_targets(kernel, options.verbose, console.out)
+        return
+    if len(options.operands) != 1:
+        raise UsageError()
+    if options.pubkey is not None:
+        configure.require_crypto()
+    operand = options.operands[0]
+    if options.server is not None and options.client is not None:
+        device, netdump, enable = PATH_NETDUMP, True, True
+    elif options.server is None and options.client is None:
+        netdump, enable = False, operand != "off"
+        device = operand if enable else PATH_DEVNULL
+    else:
+        raise UsageError()
+
+    path = configure.device_path(device)
+    with configure.opened(kernel, path) as fd:
+        if not netdump and not options.gzip:  # zstd does not skip it in 12.x, nor does off
+            _check_size(kernel, fd, path, options.verbose, console.out)
+        model = kernel.abi
+        _ioctl(kernel, fd, model.DIOCSKERNELDUMP_FREEBSD12, model.pack_kda12(DumpArg12()))
+        if not enable:
+            return
+        compression = abi.COMP_ZSTD if options.zstd else abi.COMP_GZIP if options.gzip else 0
+        conf = _netdump_conf(options, operand, console) if netdump else None
+        request = DumpArg12(enable=True, compression=compression)
+        if options.pubkey is None:
+            _enable(kernel, fd, request, conf)
+        else:
+            # 12.x dumpon did not refuse AES with compression itself (the kernel answers
+            # EOPNOTSUPP), so the key is wrapped as if there were none.
+            with configure.user_key(
+                options.pubkey, abi.ENC_AES_256_CBC, abi.COMP_NONE, padding="pkcs1"
+            ) as key:
+                keyed = dataclasses.replace(
+                    request,
+                    encryption=key.encryption,
+                    key=key.key,
+                    encrypted_key_size=key.size,
+                    encrypted_key_ptr=key.address,
+                )
+                _enable(kernel, fd, keyed, conf)
+    if options.verbose:
+        print(f"kernel dumps on {path}", file=console.out)
+
+
+def _reject_newer_options(options: DumponOptions) -> None:
+    """12.x's option string is c:g:k:ls:vZz, so getopt rejects -C, -i and -r."""
+    for letter, given in (
+        ("C", options.cipher != abi.ENC_NONE),
+        ("i", options.index is not None),
+        ("r", options.remove),
+    ):
+        if given:
+            raise UsageError(f"illegal option -- {letter}")
+
+
+def _check_size(kernel: Kernel, fd: int, path: str, verbose: bool, out: TextIO) -> None:
+    """12.x told of a device smaller than memory on stdout, only with -v; exit 74 either way."""
+    try:
+        configure.check_size(kernel, fd, path)
+    except ToolError as exc:
+        if exc.exit_code != Exit.IOERR:
+            raise
+        if verbose:
+            print(exc.message, file=out)
+        raise ToolError("", Exit.IOERR) from None
+
+
+def _netdump_conf(options: DumponOptions, iface: str, console: Console) -> NetdumpConf:
+    """Interface and addresses, checked in the same order as the current version."""
+    request = configure.netdump_request(DumpArg(), options, iface, console, _resolve_server)
+    size = abi.IN_ADDR_SIZE
+    return NetdumpConf(
+        iface=request.iface,
+        server=request.server[:size],
+        client=request.client[:size],
+        gateway=request.gateway[:size],
+    )
+
+
+def _resolve_server(server: str) -> str:
+    """12.x reported every resolver failure err(1)-style, with exit status 1."""
+    try:
+        return configure.lookup_server(server)
+    except socket.gaierror as exc:
+        text = str(exc.strerror)
+    except UnicodeError:
+        text = f"{server}: invalid host name"
+    # err(3) appends strerror(errno), and errno after a failed getaddrinfo() is whatever the
+    # resolver left there; Python does not expose it, so ENOENT stands in.
+    raise ToolError(f"{text}: {strerror(errno.ENOENT)}", Exit.FAILURE)
+
+
+def _enable(kernel: Kernel, fd: int, request: DumpArg12, conf: NetdumpConf | None) -> None:
+    model = kernel.abi
+    if conf is None:
+        _ioctl(kernel, fd, model.DIOCSKERNELDUMP_FREEBSD12, model.pack_kda12(request))
+    else:
+        arg = model.pack_netdump_conf(dataclasses.replace(conf, kda=request))
+        _ioctl(kernel, fd, model.NETDUMPSCONF, arg, "NETDUMPSCONF")
+
+
+def _ioctl(
+    kernel: Kernel, fd: int, request: int, arg: bytearray, name: str = "DIOCSKERNELDUMP"
+) -> None:
+    try:
+        kernel.ioctl(fd, request, arg)
+    except OSError as exc:
+        raise ToolError(f"ioctl({name}): {strerror(errno_of(exc))}", Exit.OSERR) from None
+    finally:
+        arg[:] = bytes(len(arg))  # it may hold the plaintext one-time key
+
+
+def list_targets(kernel: Kernel, verbose: bool, out: TextIO) -> None:
+    """12.x `dumpon -l`: the single target; with -v also netdump's addresses."""
+    value = configure.read_dumpdevname(kernel)
+    print(f"kernel dumps on {value}" if verbose else value, file=out)
+    if not verbose:
+        return
+    model = kernel.abi
+    raw = configure.query_netdump(
+        kernel, model.NETDUMPGCONF, model.netdump_conf_size, "NETDUMPGCONF"
+    )
+    if raw is None:
+        return
+    conf = model.unpack_netdump_conf(raw)
+    for role, address in (
+        ("server", conf.server),
+        ("client", conf.client),
+        ("gateway", conf.gateway),
+    ):
+        print(f"{role} address: {socket.inet_ntoa(address)}", file=out)
