@@ -13,7 +13,6 @@ import functools
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from dumpon import inet
@@ -22,16 +21,18 @@ from dumpon.errors import Exit, ToolError, UsageError, strerror
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP, Kernel
+from dumpon.record import Record
 
 if TYPE_CHECKING:
     from dumpon.ekcd import Padding
 
 PATH_MAX = 1024
+OSRELDATE = "kern.osreldate"
+FREEBSD13_OSRELDATE = 1300000
 DUMPDEVNAME = "kern.shutdown.dumpdevname"
 
 
-@dataclass
-class Console:
+class Console(Record):
     """Where dumpon's listing goes (stdout) and where its warnings go (warnx to stderr)."""
 
     out: TextIO
@@ -40,11 +41,10 @@ class Console:
 
 def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Console) -> None:
     """Carry out a parsed dumpon command line; raises ToolError on failure."""
-    from dumpon.configure12 import run as run12
-    from dumpon.configure12 import selected as freebsd12_selected
-
     kernel_once = functools.cache(open_kernel)  # the ABI probe and the flow share one kernel
-    if freebsd12_selected(options, kernel_once):
+    if _speaks_freebsd12(options, kernel_once):
+        from dumpon.configure12 import run as run12
+
         run12(options, kernel_once(), console)
         return
     if options.gzip and options.zstd:
@@ -92,6 +92,18 @@ def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Cons
         _set_with_key(kernel, fd, request, options, netdump, console)
     if options.verbose:
         list_targets(kernel, True, console.out)
+
+
+def _speaks_freebsd12(options: DumponOptions, open_kernel: Callable[[], Kernel]) -> bool:
+    """Whether to speak the 12.x ABI: as --abi says, else as kern.osreldate says."""
+    if options.abi_version is not None:
+        return options.abi_version == 12
+    try:
+        return sysctl_int(open_kernel(), OSRELDATE) < FREEBSD13_OSRELDATE
+    except (OSError, ToolError):
+        # A backend that cannot be opened or read is reported by the flow below, at the
+        # point where dumpon(8) first needs the kernel.
+        return False
 
 
 def require_crypto() -> None:
@@ -166,8 +178,7 @@ def _set_with_key(
         kernel.record(target, {"public_key": key.public_key_pem.decode("ascii")})
 
 
-@dataclass(frozen=True)
-class UserKey:
+class UserKey(Record, frozen=True):
     """A one-time key as a set request carries it: in clear, and wrapped at a user address."""
 
     encryption: int

@@ -11,10 +11,8 @@ versions share comes from dumpon/configure.py.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import socket
-from collections.abc import Callable
 from typing import TextIO
 
 from dumpon import configure
@@ -24,21 +22,7 @@ from dumpon.errors import Exit, ToolError, UsageError, errno_of, strerror
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg, DumpArg12, NetdumpConf
 from dumpon.kernel.base import PATH_DEVNULL, PATH_NETDUMP, Kernel
-
-OSRELDATE = "kern.osreldate"
-FREEBSD13_OSRELDATE = 1300000
-
-
-def selected(options: DumponOptions, open_kernel: Callable[[], Kernel]) -> bool:
-    """Whether to speak the 12.x ABI: as --abi says, else as kern.osreldate says."""
-    if options.abi_version is not None:
-        return options.abi_version == 12
-    try:
-        return configure.sysctl_int(open_kernel(), OSRELDATE) < FREEBSD13_OSRELDATE
-    except (OSError, ToolError):
-        # A backend that cannot be opened or read is reported by the current flow, at the
-        # point where dumpon(8) first needs the kernel.
-        return False
+from dumpon.record import replace
 
 
 def run(options: DumponOptions, kernel: Kernel, console: Console) -> None:
@@ -81,7 +65,7 @@ def run(options: DumponOptions, kernel: Kernel, console: Console) -> None:
             with configure.user_key(
                 options.pubkey, abi.ENC_AES_256_CBC, abi.COMP_NONE, padding="pkcs1"
             ) as key:
-                keyed = dataclasses.replace(
+                keyed = replace(
                     request,
                     encryption=key.encryption,
                     key=key.key,
@@ -146,7 +130,7 @@ def _enable(kernel: Kernel, fd: int, request: DumpArg12, conf: NetdumpConf | Non
     if conf is None:
         _ioctl(kernel, fd, model.DIOCSKERNELDUMP_FREEBSD12, model.pack_kda12(request))
     else:
-        arg = model.pack_netdump_conf(dataclasses.replace(conf, kda=request))
+        arg = model.pack_netdump_conf(replace(conf, kda=request))
         _ioctl(kernel, fd, model.NETDUMPSCONF, arg, "NETDUMPSCONF")
 
 

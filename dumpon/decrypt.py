@@ -8,7 +8,6 @@ import io
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import IO, BinaryIO, Final, cast
 
 from dumpon import ekcd
@@ -16,6 +15,7 @@ from dumpon.errors import Exit, ToolError, errno_of, strerror
 from dumpon.kernel.abi import ENCKEY_MAX_SIZE
 from dumpon.keyfile import KeyFileError, parse_private_key, read_key_file
 from dumpon.outfile import exclusive_output
+from dumpon.record import Record
 
 DEFAULT_CRASHDIR: Final = "/var/crash"
 GZIP_MAGIC: Final = b"\x1f\x8b"
@@ -36,8 +36,7 @@ def _failed(message: str, exc: OSError | None = None) -> ToolError:
     return ToolError(message, Exit.FAILURE)
 
 
-@dataclass(frozen=True)
-class DumpFiles:
+class DumpFiles(Record, frozen=True):
     key: str
     encrypted: str
     output: str
@@ -91,8 +90,7 @@ def _dumps_numbered(crashdir: str, number: str) -> list[str]:
     return ([""] if f"key.{number}" in names else []) + found
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(Record, frozen=True):
     cipher: int
     bytes_in: int
     bytes_out: int

@@ -11,7 +11,6 @@ import io
 import secrets
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from dumpon.errors import Exit, ToolError
@@ -23,6 +22,7 @@ from dumpon.kernel.abi import (
     ENCKEY_MAX_SIZE,
     KEY_SIZE,
 )
+from dumpon.record import Record
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding
@@ -53,8 +53,7 @@ class StreamContext(Protocol):
     def finalize(self) -> bytes: ...
 
 
-@dataclass
-class WrappedKey:
+class WrappedKey(Record):
     """A fresh one-time key, in clear for the kernel and wrapped for the administrator."""
 
     cipher: int
@@ -125,8 +124,7 @@ def unwrap_key(private_key: RSAPrivateKey, wrapped: bytes) -> bytearray:
     raise ValueError("neither OAEP nor PKCS#1 v1.5 padding yields a 64-byte key")
 
 
-@dataclass(frozen=True)
-class KeyBlob:
+class KeyBlob(Record, frozen=True):
     """`struct kerneldumpkey`: cipher, per-dump IV and the wrapped key (packed, big-endian)."""
 
     cipher: int

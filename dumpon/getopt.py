@@ -8,15 +8,18 @@ operands).  Long options (`--backend=X` or `--backend X`) are this project's add
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+
+from dumpon.record import Record
 
 
-@dataclass(frozen=True)
 class GetoptError(Exception):
-    """What getopt would complain about: `kind` is "illegal", "missing" or "unknown-long"."""
+    """What getopt would complain about: `kind` is "illegal", "missing", "needs-value" or
+    "unknown-long"."""
 
-    kind: str
-    option: str
+    def __init__(self, kind: str, option: str) -> None:
+        super().__init__(kind, option)
+        self.kind = kind
+        self.option = option
 
     def message(self) -> str:
         if self.kind == "illegal":
@@ -28,8 +31,7 @@ class GetoptError(Exception):
         return f"unrecognized option '--{self.option}'"
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(Record, frozen=True):
     """An option string such as "C:c:g:" and the long options ("name" or "name=")."""
 
     optstring: str

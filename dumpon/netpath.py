@@ -5,20 +5,20 @@ even when a more specific route sends the server to another next hop (dumpon.md 
 On Linux this module asks the kernel instead (`route get` through the interface), so
 the gateway is the one the kernel itself would use; with no route through the
 interface the kernel assumes the server is on-link, which is FreeBSD's fallback too.
-Elsewhere (FreeBSD, no pyroute2 route lookup) FreeBSD's rule is kept.
+Elsewhere (FreeBSD: no rtnetlink route lookup) FreeBSD's rule is kept.
 """
 
 from __future__ import annotations
 
 import socket
 import sys
-from dataclasses import dataclass, field
 
 from dumpon.errors import Exit, ToolError
 from dumpon.netinfo import routes
 from dumpon.netinfo.interfaces import Interface, describe
 from dumpon.netinfo.neighbours import RESOLVE_TIMEOUT, Neighbour
 from dumpon.netinfo.verdict import Support, assess
+from dumpon.record import Record, attribute
 
 IP_UDP_HEADERS = 20 + 8
 NETDUMP_HEADER = 24
@@ -27,16 +27,14 @@ NETDUMP_DATASIZE = 4096
 STOCK_SERVER_MTU = IP_UDP_HEADERS + NETDUMP_HEADER + NETDUMP_DATASIZE
 
 
-@dataclass
-class Preflight:
+class Preflight(Record):
     """Warnings to print after a successful netdump configuration, and facts to record."""
 
-    warnings: list[str] = field(default_factory=list)
-    facts: dict[str, object] = field(default_factory=dict)
+    warnings: list[str] = attribute(default_factory=list)
+    facts: dict[str, object] = attribute(default_factory=dict)
 
 
-@dataclass
-class PathCheck:
+class PathCheck(Record):
     """Everything known about the path to the server through one interface."""
 
     iface: Interface
@@ -61,7 +59,7 @@ class PathCheck:
 
 
 def _kernel_routes() -> bool:
-    """Whether the kernel can be asked for a route (pyroute2 `route get` exists on Linux only)."""
+    """Whether the kernel can be asked for a route (rtnetlink `route get`: Linux only)."""
     return sys.platform.startswith("linux")
 
 

@@ -93,16 +93,16 @@ class Topology:
 
 
 _CALL = """
-import dataclasses, json, time
+import json, time
 from dumpon import netpath
 from dumpon.errors import ToolError
 from dumpon.netinfo import routes
+from dumpon.record import as_dict
 try:
     start = time.monotonic()
     value = {expression}
     elapsed = time.monotonic() - start
-    if dataclasses.is_dataclass(value):
-        value = dataclasses.asdict(value)
+    value = as_dict(value)
     print(json.dumps({{"value": value, "elapsed": elapsed}}))
 except ToolError as exc:
     print(json.dumps({{"error": exc.message, "exit": exc.exit_code}}))

@@ -125,8 +125,9 @@ def render_help(width: int = 80) -> str:
     import typer.main
 
     command = typer.main.get_command(app)
-    with command.make_context("dumpon", [], resilient_parsing=True, terminal_width=width,
-                              max_content_width=width) as context:
+    with command.make_context(
+        "dumpon", [], resilient_parsing=True, terminal_width=width, max_content_width=width
+    ) as context:
         return command.get_help(context) + "\n"
 
 

@@ -14,7 +14,7 @@ app = new_app(
 )
 
 # Each subcommand module registers itself on `app` when imported; their heavy imports
-# (pyroute2, cryptography) happen inside the command functions.
+# (cryptography) happen inside the command functions.
 from dumpon.cli import netdump_subcommands  # noqa: E402, F401
 
 

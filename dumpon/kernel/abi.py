@@ -10,8 +10,9 @@ they hold for any data model, whatever Python's own native alignment is.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from typing import Final, Literal
+
+from dumpon.record import Record, attribute
 
 # kerneldump.h
 COMP_NONE: Final = 0
@@ -58,16 +59,15 @@ def _layout(byteorder: ByteOrder, body: str, align: int) -> struct.Struct:
     return struct.Struct(f"{byteorder}{body}{-size % align}x")
 
 
-@dataclass(frozen=True)
-class DataModel:
+class DataModel(Record, frozen=True):
     """Pointer width and byte order of one FreeBSD architecture (LP64 or ILP32)."""
 
     name: str
     pointer_size: Literal[4, 8]
     byteorder: ByteOrder = "<"
-    _kda: struct.Struct = field(init=False, repr=False, compare=False)
-    _kda12: struct.Struct = field(init=False, repr=False, compare=False)
-    _ndc: struct.Struct = field(init=False, repr=False, compare=False)
+    _kda: struct.Struct = attribute(init=False, repr=False, compare=False)
+    _kda12: struct.Struct = attribute(init=False, repr=False, compare=False)
+    _ndc: struct.Struct = attribute(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ptr = "Q" if self.pointer_size == 8 else "I"
@@ -204,8 +204,7 @@ def _kda12_fields(arg: DumpArg12) -> tuple[int, int, int, bytes, int, int]:
     )
 
 
-@dataclass(frozen=True)
-class DumpArg:
+class DumpArg(Record, frozen=True):
     """Fields of `struct diocskerneldump_arg` (13+). Addresses are network-order bytes."""
 
     index: int = KDA_APPEND
@@ -221,8 +220,7 @@ class DumpArg:
     af: int = 0
 
 
-@dataclass(frozen=True)
-class DumpArg12:
+class DumpArg12(Record, frozen=True):
     """Fields of the 12.x `struct diocskerneldump_arg`: one dumper, switched on or off."""
 
     enable: bool = False
@@ -233,11 +231,10 @@ class DumpArg12:
     encrypted_key_ptr: int = 0
 
 
-@dataclass(frozen=True)
-class NetdumpConf:
+class NetdumpConf(Record, frozen=True):
     """Fields of the 12.x `struct netdump_conf`. Addresses are 4 network-order bytes."""
 
-    kda: DumpArg12 = field(default_factory=DumpArg12)
+    kda: DumpArg12 = attribute(default_factory=DumpArg12)
     iface: bytes = b""
     server: bytes = b""
     client: bytes = b""

@@ -42,6 +42,4 @@ def open_kernel(spec: str | None) -> Kernel:
         from dumpon.kernel.freebsd import open_freebsd_kernel
 
         return open_freebsd_kernel()
-    raise ToolError(
-        f"unknown backend '{chosen}': expected auto, freebsd or file:PATH", Exit.USAGE
-    )
+    raise ToolError(f"unknown backend '{chosen}': expected auto, freebsd or file:PATH", Exit.USAGE)

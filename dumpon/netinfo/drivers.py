@@ -6,8 +6,9 @@ drivers for the same hardware family, not a statement about Linux.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from dumpon.record import Record
 
 
 class Basis(StrEnum):
@@ -18,8 +19,7 @@ class Basis(StrEnum):
     NO_METHODS = "no-methods"  # the driver registers no debugnet methods
 
 
-@dataclass(frozen=True)
-class FreeBSDDriver:
+class FreeBSDDriver(Record, frozen=True):
     """One FreeBSD driver: its name, the name its interfaces report, and what is known."""
 
     name: str

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import socket
 import sys
-from dataclasses import dataclass
 
 import netifaces
 
 from dumpon.errors import Exit, ToolError
 from dumpon.netinfo import drivers
 from dumpon.netinfo.link import LinkFacts
+from dumpon.record import Record
 
 
-@dataclass(frozen=True)
-class IPv4:
+class IPv4(Record, frozen=True):
     """One IPv4 address of an interface, with its prefix length."""
 
     address: str
@@ -24,8 +23,7 @@ class IPv4:
         return f"{self.address}/{self.prefixlen}"
 
 
-@dataclass(frozen=True)
-class Interface:
+class Interface(Record, frozen=True):
     """Everything the netdump tools want to know about one interface."""
 
     name: str

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dumpon.record import Record
 
 
-@dataclass(frozen=True)
-class LinkFacts:
+class LinkFacts(Record, frozen=True):
     """A link's type, state, MTU and driver; addresses come from netifaces instead."""
 
     link_type: str

@@ -1,6 +1,6 @@
 """A next hop's MAC address: the kernel's neighbour table, or an ARP the kernel sends for us.
 
-Linux only (pyroute2). The kernel does the resolving (NTF_USE), so no raw socket, no
+Linux only (rtnetlink). The kernel does the resolving (NTF_USE), so no raw socket, no
 privilege beyond CAP_NET_ADMIN, and the kernel's own retry schedule.
 """
 
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-# linux/neighbour.h; pyroute2 has them too, but only after its ~150 ms import
+from dumpon.netinfo.rtnl import NeighbourEntry, Rtnl, neighbour, neighbour_use
+from dumpon.record import Record
+
+# linux/neighbour.h
 NUD_REACHABLE = 0x02
 NUD_STALE = 0x04
 NUD_DELAY = 0x08
@@ -22,27 +23,17 @@ NUD_NOARP = 0x40
 NUD_PERMANENT = 0x80
 # States in which the entry holds a MAC the kernel once confirmed (the kernel's NUD_VALID).
 NUD_VALID = NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE | NUD_PROBE | NUD_STALE | NUD_DELAY
-NTF_USE = 0x01
 
 RESOLVE_TIMEOUT = 3.5  # the kernel gives up after 3 solicitations 1 s apart (~3.07 s)
 _FIRST_POLL = 0.001
 _LONGEST_POLL = 0.05
 
 
-@dataclass(frozen=True)
-class Neighbour:
+class Neighbour(Record, frozen=True):
     """A resolved next hop."""
 
     mac: str
     seen: datetime  # UTC time the kernel last confirmed the mapping
-
-
-def _entry(ipr: Any, address: str, ifindex: int) -> tuple[int, str | None, int | None] | None:
-    """(state, MAC, age of the last confirmation in clock ticks) of the table entry."""
-    for message in ipr.get_neighbours(dst=address, ifindex=ifindex):
-        cache = message.get("NDA_CACHEINFO") or {}
-        return int(message["state"]), message.get("NDA_LLADDR"), cache.get("ndm_confirmed")
-    return None
 
 
 def _neighbour(mac: str, confirmed_ticks: int | None) -> Neighbour:
@@ -52,11 +43,10 @@ def _neighbour(mac: str, confirmed_ticks: int | None) -> Neighbour:
     return Neighbour(mac, now - timedelta(seconds=confirmed_ticks / os.sysconf("SC_CLK_TCK")))
 
 
-def _known(entry: tuple[int, str | None, int | None] | None) -> Neighbour | None:
-    if entry is None:
+def _known(entry: NeighbourEntry | None) -> Neighbour | None:
+    if entry is None or not entry.mac or not entry.state & NUD_VALID:
         return None
-    state, mac, confirmed = entry
-    return _neighbour(mac, confirmed) if mac and state & NUD_VALID else None
+    return _neighbour(entry.mac, entry.confirmed_ticks)
 
 
 def resolve(address: str, ifindex: int, timeout: float = RESOLVE_TIMEOUT) -> Neighbour | None:
@@ -65,26 +55,19 @@ def resolve(address: str, ifindex: int, timeout: float = RESOLVE_TIMEOUT) -> Nei
     A STALE entry is taken as it is: asking the kernel to confirm it would start its
     5-second DELAY timer, longer than the wait allowed here.
     """
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-
     deadline = time.monotonic() + timeout
-    with IPRoute() as ipr:
-        known = _known(_entry(ipr, address, ifindex))
+    with Rtnl() as rtnl:
+        known = _known(neighbour(rtnl, address, ifindex))
         if known is not None:
             return known
-        try:
-            ipr.neigh("replace", dst=address, ifindex=ifindex, flags=NTF_USE, state=0)
-        except NetlinkError as exc:
-            raise OSError(exc.code, os.strerror(exc.code)) from None
+        rtnl.request(neighbour_use(rtnl.next_sequence(), address, ifindex))
         pause = _FIRST_POLL
         while True:
-            entry = _entry(ipr, address, ifindex)
+            entry = neighbour(rtnl, address, ifindex)
             if entry is not None:
-                state, mac, confirmed = entry
-                if state & NUD_REACHABLE and mac:
-                    return _neighbour(mac, confirmed)
-                if state & NUD_FAILED:
+                if entry.state & NUD_REACHABLE and entry.mac:
+                    return _neighbour(entry.mac, entry.confirmed_ticks)
+                if entry.state & NUD_FAILED:
                     return None
             left = deadline - time.monotonic()
             if left <= 0:

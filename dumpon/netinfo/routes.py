@@ -1,24 +1,17 @@
-"""Which way the kernel sends a packet: route lookups (Linux, pyroute2) and FreeBSD's rule."""
+"""Which way the kernel sends a packet: route lookups (Linux, rtnetlink) and FreeBSD's rule."""
 
 from __future__ import annotations
 
 import errno
-import os
-from dataclasses import dataclass
-from typing import Any
+
+from dumpon.netinfo import rtnl
+from dumpon.netinfo.rtnl import Route
+
+__all__ = ["Route", "first_default_gateway", "route_to"]
 
 # The kernel's answers to `route get` for a destination it will not send to: no route,
 # an `unreachable` route, a `prohibit` route, a `blackhole` route.
 _NO_ROUTE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EACCES, errno.EINVAL})
-
-
-@dataclass(frozen=True)
-class Route:
-    """The kernel's answer for one destination."""
-
-    oif: int
-    gateway: str | None  # None: the destination is on-link, it is its own next hop
-    prefsrc: str | None  # the source address the kernel would choose
 
 
 def route_to(destination: str, oif: int | None = None) -> Route | None:
@@ -27,24 +20,12 @@ def route_to(destination: str, oif: int | None = None) -> Route | None:
     Given an `oif` without a matching route, Linux assumes the destination is on-link
     there, which is FreeBSD dumpon's fallback too.
     """
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    query: dict[str, Any] = {"dst": destination}
-    if oif is not None:
-        query["oif"] = oif
     try:
-        with IPRoute() as ipr:
-            answer = ipr.route("get", **query)[0]
-    except NetlinkError as exc:
-        if exc.code in _NO_ROUTE:
+        return rtnl.route(destination, oif)
+    except OSError as exc:
+        if exc.errno in _NO_ROUTE:
             return None
-        raise OSError(exc.code, os.strerror(exc.code)) from None
-    return Route(
-        oif=int(answer.get("RTA_OIF")),
-        gateway=answer.get("RTA_GATEWAY"),
-        prefsrc=answer.get("RTA_PREFSRC"),
-    )
+        raise
 
 
 def first_default_gateway(ifname: str) -> str | None:

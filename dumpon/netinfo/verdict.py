@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from dumpon.netinfo.drivers import Basis
 from dumpon.netinfo.interfaces import Interface
+from dumpon.record import Record
 
 
 class Support(StrEnum):
@@ -15,8 +15,7 @@ class Support(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(Record, frozen=True):
     support: Support
     basis: Basis | None  # where a supported/unsupported answer comes from
     reason: str
