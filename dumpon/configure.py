@@ -21,7 +21,7 @@ from dumpon.errors import Exit, ToolError, UsageError, strerror
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP, Kernel
-from dumpon.record import Record
+from dumpon.record import Record, replace
 
 if TYPE_CHECKING:
     from dumpon.ekcd import Padding
@@ -165,14 +165,12 @@ def _set_with_key(
         _set(kernel, fd, request, options, netdump, console)
         return
     with user_key(options.pubkey, options.cipher, request.compression) as key:
-        keyed = DumpArg(
-            **{
-                **request.__dict__,
-                "encryption": key.encryption,
-                "key": key.key,
-                "encrypted_key_size": key.size,
-                "encrypted_key_ptr": key.address,
-            }
+        keyed = replace(
+            request,
+            encryption=key.encryption,
+            key=key.key,
+            encrypted_key_size=key.size,
+            encrypted_key_ptr=key.address,
         )
         target = _set(kernel, fd, keyed, options, netdump, console)
         kernel.record(target, {"public_key": key.public_key_pem.decode("ascii")})
@@ -182,7 +180,7 @@ class UserKey(Record, frozen=True):
     """A one-time key as a set request carries it: in clear, and wrapped at a user address."""
 
     encryption: int
-    key: bytes
+    key: bytearray  # the caller's buffer itself: wiped when the block ends
     size: int
     address: int
     public_key_pem: bytes
@@ -201,7 +199,7 @@ def user_key(
     try:
         yield UserKey(
             encryption=wrapped.cipher,
-            key=bytes(wrapped.key),
+            key=wrapped.key,
             size=len(wrapped.wrapped),
             address=ctypes.addressof(key_buffer),
             public_key_pem=wrapped.public_key_pem,
@@ -222,7 +220,7 @@ def _set(
     """The set ioctl with dumpon's compression retry; returns the configured target's name."""
     error = _ioctl_set(kernel, fd, request)
     if error == errno.EINVAL and request.compression != abi.COMP_NONE:
-        error = _ioctl_set(kernel, fd, DumpArg(**{**request.__dict__, "compression": 0}))
+        error = _ioctl_set(kernel, fd, replace(request, compression=0))
         if error == 0:
             console.warn("Compression disabled; kernel may lack gzip or zstd support.")
     if error == errno.ENODEV and netdump:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -15,13 +14,11 @@ from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
-IS_ROOT = os.geteuid() == 0
-HAS_IP = shutil.which("ip") is not None
+from tests.netns_topology import ip, requires_netns
 
-requires_netns = pytest.mark.skipif(
-    not (IS_ROOT and HAS_IP), reason="needs root and iproute2's `ip netns`"
-)
+__all__ = ["ip", "requires_netns"]  # re-exported: the one copy lives in netns_topology
+
+BIN = Path(sys.executable).parent
 
 _counter = itertools.count()
 
@@ -62,10 +59,6 @@ def run(
     )
     assert "Traceback" not in done.stderr, done.stderr
     return Result(done.returncode, done.stdout, done.stderr)
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
 
 
 @dataclass

@@ -123,21 +123,23 @@ class DataModel(Record, frozen=True):
         return ioc(IOC_IN, "n", 2, self.netdump_conf_size)
 
     def pack(self, arg: DumpArg) -> bytearray:
-        """The argument of DIOCSKERNELDUMP / DIOCGKERNELDUMP, as the kernel reads it."""
-        return bytearray(
-            self._kda.pack(
-                arg.index,
-                arg.compression,
-                arg.encryption,
-                arg.key.ljust(KEY_SIZE, b"\0"),
-                arg.encrypted_key_size,
-                arg.encrypted_key_ptr,
-                arg.iface.ljust(IFNAMSIZ, b"\0"),
-                arg.server.ljust(KD_IP_SIZE, b"\0"),
-                arg.client.ljust(KD_IP_SIZE, b"\0"),
-                arg.gateway.ljust(KD_IP_SIZE, b"\0"),
-                arg.af,
-            )
+        """The argument of DIOCSKERNELDUMP / DIOCGKERNELDUMP, as the kernel reads it.
+
+        Packed straight into a bytearray (struct pads short byte fields with NULs): the
+        plaintext key must not pass through an immutable copy that nobody can wipe."""
+        return _packed(
+            self._kda,
+            arg.index,
+            arg.compression,
+            arg.encryption,
+            arg.key,
+            arg.encrypted_key_size,
+            arg.encrypted_key_ptr,
+            arg.iface,
+            arg.server,
+            arg.client,
+            arg.gateway,
+            arg.af,
         )
 
     def unpack(self, raw: bytes | bytearray) -> DumpArg:
@@ -145,7 +147,7 @@ class DataModel(Record, frozen=True):
         if len(raw) != self.kda_size:
             raise ValueError(f"expected {self.kda_size} bytes, got {len(raw)}")
         (index, comp, enc, key, keysize, keyptr, iface, server, client, gateway, af) = (
-            self._kda.unpack(bytes(raw))
+            self._kda.unpack(raw)
         )
         return DumpArg(
             index=index,
@@ -163,18 +165,12 @@ class DataModel(Record, frozen=True):
 
     def pack_kda12(self, arg: DumpArg12) -> bytearray:
         """The argument of 12.x's DIOCSKERNELDUMP."""
-        return bytearray(self._kda12.pack(*_kda12_fields(arg)))
+        return _packed(self._kda12, *_kda12_fields(arg))
 
     def pack_netdump_conf(self, conf: NetdumpConf) -> bytearray:
         """The argument of NETDUMPSCONF / NETDUMPGCONF (12.x)."""
-        return bytearray(
-            self._ndc.pack(
-                *_kda12_fields(conf.kda),
-                conf.iface,
-                conf.server,
-                conf.client,
-                conf.gateway,
-            )
+        return _packed(
+            self._ndc, *_kda12_fields(conf.kda), conf.iface, conf.server, conf.client, conf.gateway
         )
 
     def unpack_netdump_conf(self, raw: bytes | bytearray) -> NetdumpConf:
@@ -182,7 +178,7 @@ class DataModel(Record, frozen=True):
         if len(raw) != self.netdump_conf_size:
             raise ValueError(f"expected {self.netdump_conf_size} bytes, got {len(raw)}")
         (enable, comp, enc, key, keysize, keyptr, iface, server, client, gateway) = (
-            self._ndc.unpack(bytes(raw))
+            self._ndc.unpack(raw)
         )
         return NetdumpConf(
             kda=DumpArg12(bool(enable), comp, enc, key, keysize, keyptr),
@@ -191,6 +187,12 @@ class DataModel(Record, frozen=True):
             client=client,
             gateway=gateway,
         )
+
+
+def _packed(layout: struct.Struct, *fields: object) -> bytearray:
+    buffer = bytearray(layout.size)
+    layout.pack_into(buffer, 0, *fields)
+    return buffer
 
 
 def _kda12_fields(arg: DumpArg12) -> tuple[int, int, int, bytes, int, int]:
