@@ -27,12 +27,17 @@ def test_lint_clean(page: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def documented_flags(page: Path) -> set[str]:
-    """Every option a page documents in a tag list: `.It Fl x` and `.It Fl Fl long`."""
+def documented_flags(page: Path, section: str | None = None) -> set[str]:
+    """Every option a page documents on its `.It` lines (`Fl x`, `Fl Fl long`), optionally
+    only within one `.Ss` section."""
     flags = set()
+    current = None
     for line in page.read_text().splitlines():
-        if match := re.match(r"\.It Fl (Fl )?([A-Za-z0-9-]+)", line):
-            flags.add(("--" if match.group(1) else "-") + match.group(2))
+        if line.startswith(".Ss "):
+            current = line[4:].strip()
+        if line.startswith(".It ") and section in (None, current):
+            for dashes, name in re.findall(r"\bFl (Fl )?([A-Za-z0-9][A-Za-z0-9-]*)", line):
+                flags.add(("--" if dashes else "-") + name)
     return flags
 
 
@@ -40,9 +45,21 @@ def test_dumpon_page_matches_the_option_table() -> None:
     from dumpon.config import OPTSTRING
 
     letters = {"-" + c for c in OPTSTRING if c != ":"}
-    assert documented_flags(MAN / "dumpon.8") == letters | {"--backend", "--abi", "--help"}
+    assert documented_flags(MAN / "dumpon.8") == letters | {"--backend", "--abi", "--help", "--version"}
     text = (MAN / "dumpon.8").read_text()
     from dumpon.config import LONG_ALIASES
 
     for name in LONG_ALIASES:
         assert f"Fl Fl {name}" in text
+
+
+@pytest.mark.parametrize("command", ["keygen", "interfaces", "route"])
+def test_netdump_page_matches_each_command(command: str) -> None:
+    import typer.main
+
+    from dumpon.cli.netdump import app
+
+    group = typer.main.get_command(app)
+    params = group.commands[command].params  # type: ignore[attr-defined]
+    declared = {opt for param in params if param.opts[0].startswith("-") for opt in param.opts}
+    assert documented_flags(MAN / "netdump.8", command) == declared - {"--help", "-h"}

@@ -89,7 +89,7 @@ def interfaces(
         bool, typer.Option("--all", "-a", help="Every interface, not only Ethernet ones.")
     ] = False,
     json_: Annotated[
-        bool, typer.Option("--json", help="JSON output (keys: see the docs).")
+        bool, typer.Option("--json", help="JSON output (keys: see netdump(8)).")
     ] = False,
 ) -> None:
     """List interfaces with driver, state, addresses and a netdump verdict."""

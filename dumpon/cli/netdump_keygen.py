@@ -16,11 +16,18 @@ def keygen(
     bits: Annotated[
         int,
         typer.Option(
-            "-b", "--bits", help=f"Modulus size, {MIN_BITS} to {MAX_BITS} bits.", show_default=True
+            "-b",
+            "--bits",
+            metavar="BITS",
+            help=f"Modulus size, {MIN_BITS} to {MAX_BITS} bits.",
+            show_default=True,
         ),
     ] = DEFAULT_BITS,
     directory: Annotated[
-        str, typer.Option("-o", "--output-dir", help="Directory for private.pem and public.pem.")
+        str,
+        typer.Option(
+            "-o", "--output-dir", metavar="DIR", help="Directory for private.pem and public.pem."
+        ),
     ] = ".",
     force: Annotated[
         bool, typer.Option("--force", help="Replace existing key files (atomically).")

@@ -89,7 +89,7 @@ def route(
     ],
     iface: Annotated[
         str | None,
-        typer.Argument(metavar="[IFACE]", help="Interface to dump through (default: the route's)."),
+        typer.Argument(metavar="IFACE", help="Interface to dump through (default: the route's)."),
     ] = None,
     client: Annotated[
         str | None,
@@ -102,7 +102,7 @@ def route(
         ),
     ] = None,
     json_: Annotated[
-        bool, typer.Option("--json", help="JSON output (keys: see the docs).")
+        bool, typer.Option("--json", help="JSON output (keys: see netdump(8)).")
     ] = False,
 ) -> None:
     """Show the interface, addresses, next hop and its MAC a dump to SERVER would use."""
