@@ -45,7 +45,12 @@ def test_dumpon_page_matches_the_option_table() -> None:
     from dumpon.config import OPTSTRING
 
     letters = {"-" + c for c in OPTSTRING if c != ":"}
-    assert documented_flags(MAN / "dumpon.8") == letters | {"--backend", "--abi", "--help", "--version"}
+    assert documented_flags(MAN / "dumpon.8") == letters | {
+        "--backend",
+        "--abi",
+        "--help",
+        "--version",
+    }
     text = (MAN / "dumpon.8").read_text()
     from dumpon.config import LONG_ALIASES
 
