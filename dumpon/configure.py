@@ -21,7 +21,7 @@ from dumpon.errors import Exit, ToolError, UsageError, strerror
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP, Kernel
-from dumpon.record import Record, replace
+from dumpon.record import R, Record, replace
 
 if TYPE_CHECKING:
     from dumpon.ekcd import Padding
@@ -165,14 +165,7 @@ def _set_with_key(
         _set(kernel, fd, request, options, netdump, console)
         return
     with user_key(options.pubkey, options.cipher, request.compression) as key:
-        keyed = replace(
-            request,
-            encryption=key.encryption,
-            key=key.key,
-            encrypted_key_size=key.size,
-            encrypted_key_ptr=key.address,
-        )
-        target = _set(kernel, fd, keyed, options, netdump, console)
+        target = _set(kernel, fd, key.applied_to(request), options, netdump, console)
         kernel.record(target, {"public_key": key.public_key_pem.decode("ascii")})
 
 
@@ -184,6 +177,16 @@ class UserKey(Record, frozen=True):
     size: int
     address: int
     public_key_pem: bytes
+
+    def applied_to(self, request: R) -> R:
+        """`request` (13+ DumpArg or 12.x DumpArg12: same field names) carrying this key."""
+        return replace(
+            request,
+            encryption=self.encryption,
+            key=self.key,
+            encrypted_key_size=self.size,
+            encrypted_key_ptr=self.address,
+        )
 
 
 @contextmanager

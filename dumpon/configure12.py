@@ -65,14 +65,7 @@ def run(options: DumponOptions, kernel: Kernel, console: Console) -> None:
             with configure.user_key(
                 options.pubkey, abi.ENC_AES_256_CBC, abi.COMP_NONE, padding="pkcs1"
             ) as key:
-                keyed = replace(
-                    request,
-                    encryption=key.encryption,
-                    key=key.key,
-                    encrypted_key_size=key.size,
-                    encrypted_key_ptr=key.address,
-                )
-                _enable(kernel, fd, keyed, conf)
+                _enable(kernel, fd, key.applied_to(request), conf)
     if options.verbose:
         print(f"kernel dumps on {path}", file=console.out)
 
