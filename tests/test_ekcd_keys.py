@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,8 +43,9 @@ def test_import_does_not_load_cryptography() -> None:
 @requires_openssl
 def test_openssl_made_key_is_accepted(tmp_path: Path) -> None:
     openssl("genrsa", "-out", str(tmp_path / "private.pem"), "2048")
-    openssl("rsa", "-in", str(tmp_path / "private.pem"), "-out", str(tmp_path / "public.pem"),
-            "-pubout")
+    openssl(
+        "rsa", "-in", str(tmp_path / "private.pem"), "-out", str(tmp_path / "public.pem"), "-pubout"
+    )
     wrapped = ekcd.wrap_dump_key(str(tmp_path / "public.pem"), abi.ENC_NONE, abi.COMP_ZSTD)
     assert wrapped.cipher == abi.ENC_CHACHA20  # the 13+ default
     assert len(wrapped.key) == 64
@@ -131,12 +135,40 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     assert _error(tmp_path).message == f"Unable to open {tmp_path}: Is a directory"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_file(pair: KeyPair, tmp_path: Path) -> None:
-    path = tmp_path / "locked.pem"
-    path.write_bytes(pair.public_pem.read_bytes())
-    path.chmod(0)
-    assert _error(path).message == f"Unable to open {path}: Permission denied"
+def _unprivileged(task: Callable[[], str]) -> str:
+    """Run `task` in a forked child that is root no more (root reads files whatever their
+    mode), and return what it answered."""
+    if os.geteuid() != 0:
+        return task()
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to nobody, answer through the pipe, never return
+        try:
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(writer, task().encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as answer:
+        text = answer.read().decode()
+    os.waitpid(pid, 0)
+    return text
+
+
+def test_unreadable_file(pair: KeyPair) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="dumpon-locked-"))
+    try:
+        directory.chmod(0o755)
+        path = directory / "locked.pem"
+        path.write_bytes(pair.public_pem.read_bytes())
+        path.chmod(0)
+        message = _unprivileged(lambda: _error(path).message)
+        assert message == f"Unable to open {path}: Permission denied"
+    finally:
+        shutil.rmtree(directory)
 
 
 def test_open_failure_root_also_gets(pair: KeyPair) -> None:
@@ -214,4 +246,3 @@ def test_wrong_private_key_does_not_unwrap(pair: KeyPair) -> None:
         for _ in range(3):
             ekcd.unwrap_key(other, wrapped.wrapped)
             wrapped = ekcd.wrap_dump_key(str(pair.public_pem), abi.ENC_CHACHA20, 0)
-
