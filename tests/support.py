@@ -81,8 +81,20 @@ def veth_namespace(address: str = "10.77.0.2", router: str = "10.77.0.1") -> Ite
     ip("netns", "add", router_ns)
     try:
         ip("-n", name, "link", "set", "lo", "up")
-        ip("-n", name, "link", "add", iface, "type", "veth", "peer", "name", "r0",
-           "netns", router_ns)
+        ip(
+            "-n",
+            name,
+            "link",
+            "add",
+            iface,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "r0",
+            "netns",
+            router_ns,
+        )
         ip("-n", name, "addr", "add", f"{address}/24", "brd", "+", "dev", iface)
         ip("-n", router_ns, "addr", "add", f"{router}/24", "brd", "+", "dev", "r0")
         ip("-n", name, "link", "set", iface, "up")

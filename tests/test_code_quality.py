@@ -14,8 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize(
     "command",
-    [["ruff", "check", "dumpon", "tests", "benchmarks"], ["mypy", "--strict", "dumpon"]],
-    ids=["ruff", "mypy"],
+    [
+        ["ruff", "check", "dumpon", "tests", "benchmarks"],
+        ["ruff", "format", "--check", "dumpon", "tests", "benchmarks"],
+        ["mypy", "--strict", "dumpon"],
+    ],
+    ids=["ruff", "ruff-format", "mypy"],
 )
 def test_clean(command: list[str]) -> None:
     tool = BIN / command[0]

@@ -46,9 +46,7 @@ def failure(*args: str | Path) -> str:
 
 @pytest.mark.parametrize("cipher", [abi.ENC_AES_256_CBC, abi.ENC_CHACHA20])
 @pytest.mark.parametrize("padding", ["oaep", "pkcs1"])
-def test_savecore_names(
-    pair: KeyPair, tmp_path: Path, cipher: int, padding: ekcd.Padding
-) -> None:
+def test_savecore_names(pair: KeyPair, tmp_path: Path, cipher: int, padding: ekcd.Padding) -> None:
     write_dump(pair, tmp_path, cipher, BODY, padding=padding)
     done = run("-p", pair.private_pem, "-d", tmp_path, "-n", "0")
     assert done.returncode == 0, done.stderr

@@ -161,5 +161,5 @@ def test_packaged_help_is_what_typer_renders() -> None:
     with open(HELP_TEXT, encoding="utf-8") as packaged:
         assert packaged.read() == render_help(), (
             "regenerate: python -c 'from dumpon.cli.dumpon_typer import render_help; "
-            f"print(render_help(), end=\"\")' > {HELP_TEXT}"
+            f'print(render_help(), end="")\' > {HELP_TEXT}'
         )

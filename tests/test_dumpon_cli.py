@@ -392,3 +392,30 @@ def test_help_and_version(dumpon: Dumpon) -> None:
     for option in ("-C", "-c", "-g", "-i", "-k", "-l", "-r", "-s", "-v", "-Z", "-z", "--backend"):
         assert f"{option}," in result.stdout or f"{option} " in result.stdout
     assert dumpon("--version").stdout.startswith("dumpon ")
+
+
+def test_dumpdevname_too_long_for_dumpons_buffer(dumpon: Dumpon, state: Path) -> None:
+    write_state(state, sysctl={"kern.shutdown.dumpdevname": "ada0p3," * 200})
+    error(
+        dumpon("-l"),
+        "Kernel returned too large of a buffer for 'kern.shutdown.dumpdevname': "
+        "Cannot allocate memory",
+        71,
+    )
+
+
+def test_key_without_crypto_support(dumpon: Dumpon, tmp_path: Path) -> None:
+    # A `cryptography` that cannot be imported stands for a build without OpenSSL.
+    shadow = tmp_path / "shadow" / "cryptography"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('no OpenSSL here')\n")
+    result = dumpon("-k", "key.pem", "ada0", env={"PYTHONPATH": str(shadow.parent)})
+    error(result, "Unable to use the public key. Install the 'cryptography' package.", 69)
+
+
+@requires_netns
+def test_on_link_server_is_its_own_gateway(dumpon: Dumpon, ns: Namespace) -> None:
+    result = dumpon("-v", "-s", ns.router, "-c", ns.address, ns.iface, netns=ns.name)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"failed to look up gateway for {ns.router}\n")
+    assert f"gateway address: {ns.router}\n" in result.stdout
