@@ -15,7 +15,7 @@ import errno
 import socket
 from typing import TextIO
 
-from dumpon import configure
+from dumpon import configure, listing
 from dumpon.config import DumponOptions
 from dumpon.configure import Console
 from dumpon.errors import Exit, ToolError, UsageError, errno_of, strerror
@@ -140,14 +140,12 @@ def _ioctl(
 
 def list_targets(kernel: Kernel, verbose: bool, out: TextIO) -> None:
     """12.x `dumpon -l`: the single target; with -v also netdump's addresses."""
-    value = configure.read_dumpdevname(kernel)
+    value = listing.read_dumpdevname(kernel)
     print(f"kernel dumps on {value}" if verbose else value, file=out)
     if not verbose:
         return
     model = kernel.abi
-    raw = configure.query_netdump(
-        kernel, model.NETDUMPGCONF, model.netdump_conf_size, "NETDUMPGCONF"
-    )
+    raw = listing.query_netdump(kernel, model.NETDUMPGCONF, model.netdump_conf_size, "NETDUMPGCONF")
     if raw is None:
         return
     conf = model.unpack_netdump_conf(raw)

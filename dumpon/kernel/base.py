@@ -15,6 +15,7 @@ from dumpon.kernel.abi import DataModel
 PATH_NETDUMP = "/dev/netdump"
 PATH_DEVNULL = "/dev/null"
 PATH_DEV = "/dev/"
+PATH_MAX = 1024  # FreeBSD's; dumpon's buffers for device paths and the target list
 
 
 class Kernel(Protocol):
