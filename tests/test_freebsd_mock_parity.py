@@ -32,10 +32,6 @@ class RecordingKernel:
     def abi(self) -> DataModel:
         return self.inner.abi
 
-    @property
-    def description(self) -> str:
-        return self.inner.description
-
     def open(self, path: str) -> int:
         return self.inner.open(path)
 

@@ -26,11 +26,6 @@ class Kernel(Protocol):
         """The data model the kernel's structures use (LP64 or ILP32, byte order)."""
         ...
 
-    @property
-    def description(self) -> str:
-        """Which kernel this is, for messages and `--backend` listings."""
-        ...
-
     def open(self, path: str) -> int:
         """open(2) read-only; returns a descriptor for ioctl()."""
         ...

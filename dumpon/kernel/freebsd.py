@@ -75,10 +75,6 @@ class FreeBSDKernel:
     def abi(self) -> DataModel:
         return self._platform.model
 
-    @property
-    def description(self) -> str:
-        return f"freebsd ({self._platform.machine_arch})"
-
     def open(self, path: str) -> int:
         return self._os.open(path)
 

@@ -70,10 +70,6 @@ class MockKernel:
     def abi(self) -> DataModel:
         return abi.AMD64
 
-    @property
-    def description(self) -> str:
-        return f"file:{self.state.path}"
-
     # --- system calls -------------------------------------------------------------------
 
     def open(self, path: str) -> int:
