@@ -14,7 +14,6 @@ class Exit(IntEnum):
     FAILURE = 1
     USAGE = 64
     DATAERR = 65
-    NOINPUT = 66
     NOHOST = 68
     UNAVAILABLE = 69
     SOFTWARE = 70
@@ -22,7 +21,6 @@ class Exit(IntEnum):
     OSFILE = 72
     CANTCREAT = 73
     IOERR = 74
-    NOPERM = 77
 
 
 class ToolError(Exception):
