@@ -2,11 +2,12 @@
 
 The three structs are declared from the spec's tables (kernel-abi.md sections 1-3), the
 ioctl numbers are computed with sys/ioccom.h's macros, and everything is written as
-initialisers of global variables.  `gcc -S` (assembly only: no linking, so `-m32` needs no
-32-bit libraries) turns them into `.long`/`.quad`/`.byte`/`.ascii`/`.zero` directives,
-which are parsed back into numbers and bytes and compared with the Python module, for the
-native 64-bit target (LP64) and for `-m32` (ILP32).  Big-endian packing is checked
-without a compiler in test_abi_models.py.
+initialisers of global variables.  `gcc -ffreestanding -S` (gcc's own headers, assembly
+only: no libc headers and no linking, so `-m32` needs no 32-bit libc) turns them into
+`.long`/`.quad`/`.byte`/`.ascii`/`.zero` directives, which are parsed back into numbers
+and bytes and compared with the Python module, for the native 64-bit target (LP64) and
+for `-m32` (ILP32).  Big-endian packing is checked without a compiler in
+test_abi_models.py.
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ def _compile(tmp_path: Path, flags: list[str]) -> Compiled:
     source.write_text(C_SOURCE)
     output = tmp_path / f"layout{''.join(flags)}.s"
     subprocess.run(
-        ["gcc", "-S", "-O0", *flags, "-o", str(output), str(source)],
+        ["gcc", "-ffreestanding", "-S", "-O0", *flags, "-o", str(output), str(source)],
         check=True,
         capture_output=True,
         timeout=60,
