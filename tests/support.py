@@ -72,11 +72,14 @@ class Namespace:
 
 
 @contextmanager
-def veth_namespace(address: str = "10.77.0.2", router: str = "10.77.0.1") -> Iterator[Namespace]:
-    """A namespace with one veth interface, up and addressed, whose default route leads to
-    a router in a second namespace that answers ARP.  No packet leaves the two."""
+def veth_namespace(
+    address: str = "10.77.0.2", router: str = "10.77.0.1", iface: str | None = None
+) -> Iterator[Namespace]:
+    """A namespace with one veth interface (named `iface`, else a unique name), up and
+    addressed, whose default route leads to a router in a second namespace that answers
+    ARP.  No packet leaves the two."""
     name, router_ns = unique("dtest"), unique("drtr")
-    iface = unique("ve")
+    iface = iface or unique("ve")
     ip("netns", "add", name)
     ip("netns", "add", router_ns)
     try:

@@ -34,6 +34,13 @@ def shell_env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
 
 
+def in_shell(argv: list[str]) -> str:
+    """What a real shell prints when it runs `argv` with the installed scripts on PATH."""
+    return subprocess.run(
+        argv, capture_output=True, text=True, env=shell_env(), check=True, timeout=30
+    ).stdout
+
+
 def need(shell: str) -> None:
     if shutil.which(shell) is None:
         pytest.skip(f"{shell} is not installed (Debian package {shell})")
@@ -58,15 +65,8 @@ def test_bash_completes_an_option(program: str) -> None:
         f" COMP_WORDS=({program} {word}); COMP_CWORD=1; _{program}_completion {program};"
         ' printf "%s\\n" "${COMPREPLY[@]}"'
     )
-    done = subprocess.run(
-        ["bash", "--norc", "-c", command],
-        capture_output=True,
-        text=True,
-        env=shell_env(),
-        check=True,
-        timeout=30,
-    )
-    lines = done.stdout.splitlines()
+    output = in_shell(["bash", "--norc", "-c", command])
+    lines = output.splitlines()
     assert lines[0] == f"complete -o default -F _{program}_completion {program}"
     assert ("--server" if program == "dumpon" else "--help") in lines[1:]
 
@@ -74,15 +74,8 @@ def test_bash_completes_an_option(program: str) -> None:
 def test_fish_completes_an_option() -> None:
     need("fish")
     source = COMPLETIONS / "dumpon.fish"
-    done = subprocess.run(
-        ["fish", "--no-config", "-c", f'source {source}; complete -C"dumpon --se"'],
-        capture_output=True,
-        text=True,
-        env=shell_env(),
-        check=True,
-        timeout=30,
-    )
-    assert done.stdout.startswith("--server\tnetdumpd server")
+    output = in_shell(["fish", "--no-config", "-c", f'source {source}; complete -C"dumpon --se"'])
+    assert output.startswith("--server\tnetdumpd server")
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
@@ -94,15 +87,8 @@ def test_zsh_loads_the_function(program: str) -> None:
         f"autoload -Uz compinit && compinit -u -D && source {source}"
         f" && print ${{_comps[{program}]}}"
     )
-    done = subprocess.run(
-        ["zsh", "-f", "-c", command],
-        capture_output=True,
-        text=True,
-        env=shell_env(),
-        check=True,
-        timeout=30,
-    )
-    assert done.stdout.strip() == f"_{program}_completion"
+    output = in_shell(["zsh", "-f", "-c", command])
+    assert output.strip() == f"_{program}_completion"
 
 
 def test_zsh_protocol_answers_with_options() -> None:

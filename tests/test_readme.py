@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.support import BIN, ip, requires_netns, run, unique
+from tests.support import BIN, requires_netns, run, veth_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,34 +44,10 @@ def test_ci_runs_the_readme_test_command() -> None:
 @requires_netns
 def test_main_job_in_a_namespace(tmp_path: Path) -> None:
     main_job = commands()[0].split(" && ")[-1].replace(".venv/bin/", f"{BIN}/").split()
-    client, router = unique("dreadme"), unique("drouter")
-    ip("netns", "add", client)
-    ip("netns", "add", router)
-    try:
-        ip(
-            "-n",
-            client,
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "r0",
-            "netns",
-            router,
-        )
-        ip("-n", client, "addr", "add", "192.0.2.10/24", "brd", "+", "dev", "eth0")
-        ip("-n", router, "addr", "add", "192.0.2.1/24", "brd", "+", "dev", "r0")
-        ip("-n", client, "link", "set", "eth0", "up")
-        ip("-n", router, "link", "set", "r0", "up")
+    with veth_namespace("192.0.2.10", "192.0.2.1", iface="eth0") as ns:
         result = run(
-            main_job, netns=client, env={"DUMPON_BACKEND": f"file:{tmp_path / 'kernel.json'}"}
+            main_job, netns=ns.name, env={"DUMPON_BACKEND": f"file:{tmp_path / 'kernel.json'}"}
         )
-    finally:
-        subprocess.run(["ip", "netns", "del", client], check=False)
-        subprocess.run(["ip", "netns", "del", router], check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("kernel dumps on priority: device\n0: eth0\n")
     assert "server address: 192.0.2.1\n" in result.stdout
