@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from dumpon import ekcd
+from dumpon.crypto import ekcd
 
 OPENSSL = shutil.which("openssl")
 requires_openssl = pytest.mark.skipif(

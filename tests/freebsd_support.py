@@ -18,13 +18,14 @@ from typing import Any, Literal
 
 import pytest
 
-from dumpon import ekcd, netpath
 from dumpon.cli.dumpon import main
+from dumpon.crypto import ekcd
 from dumpon.kernel import abi, select
 from dumpon.kernel.abi import DataModel, DumpArg, DumpArg12, NetdumpConf
 from dumpon.kernel.arch import Platform
 from dumpon.kernel.base import Kernel
 from dumpon.kernel.freebsd import FreeBSDKernel
+from dumpon.netinfo import path as netpath
 
 OSRELDATE_15 = 1500023
 OSRELDATE_12 = 1202000
@@ -184,7 +185,7 @@ class Outcome:
 
 @dataclass
 class FakeEkcd:
-    """Stands in for dumpon.ekcd.wrap_dump_key: a fixed key, and the calls it got."""
+    """Stands in for dumpon.crypto.ekcd.wrap_dump_key: a fixed key, and the calls it got."""
 
     calls: list[tuple[str, int, int, str]] = field(default_factory=list)
     handed_out: list[ekcd.WrappedKey] = field(default_factory=list)

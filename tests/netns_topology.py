@@ -94,7 +94,7 @@ class Topology:
 
 _CALL = """
 import json, time
-from dumpon import netpath
+from dumpon.netinfo import path as netpath
 from dumpon.errors import ToolError
 from dumpon.netinfo import routes
 from dumpon.record import as_dict

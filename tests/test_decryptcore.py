@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from dumpon import decrypt, ekcd
+from dumpon.crypto import decrypt, ekcd
 from dumpon.kernel import abi
 from tests.ekcd_support import (
     DECRYPTCORE,

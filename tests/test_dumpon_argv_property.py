@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dumpon.config import USAGE, DumponOptions, parse_argv
 from dumpon.errors import ToolError
+from dumpon.options import USAGE, DumponOptions, parse_argv
 
 SYSEXITS = {0, 1, 64, 65, 68, 69, 71, 72, 74}
 USAGE_LINES = set(USAGE.splitlines())
@@ -145,7 +145,7 @@ def test_typer_twin_declares_every_getopt_option() -> None:
     import typer.main
 
     from dumpon.cli.dumpon_typer import app
-    from dumpon.config import LONG_ALIASES, LONG_OPTIONS, OPTSTRING
+    from dumpon.options import LONG_ALIASES, LONG_OPTIONS, OPTSTRING
 
     declared = {opt for param in typer.main.get_command(app).params for opt in param.opts}
     letters = {"-" + c for c in OPTSTRING if c != ":"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dumpon.config import USAGE
+from dumpon.options import USAGE
 from tests.support import (
     Namespace,
     Result,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dumpon import ekcd
+from dumpon.crypto import ekcd
 from dumpon.kernel import abi
 from tests.ekcd_support import encrypt, openssl, requires_openssl
 

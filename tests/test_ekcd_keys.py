@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from dumpon import ekcd
+from dumpon.crypto import ekcd
 from dumpon.errors import ToolError
 from dumpon.kernel import abi
 from tests.ekcd_support import KeyPair, make_key_pair, openssl, requires_openssl
@@ -34,7 +34,7 @@ def _error(path: Path | str) -> ToolError:
 
 
 def test_import_does_not_load_cryptography() -> None:
-    code = "import sys, dumpon.ekcd, dumpon.keyfile, dumpon.decrypt\n"
+    code = "import sys, dumpon.crypto.ekcd, dumpon.crypto.keyfile, dumpon.crypto.decrypt\n"
     code += "print('cryptography' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

@@ -12,9 +12,9 @@ import socket
 
 import pytest
 
-from dumpon import netpath
 from dumpon.kernel import abi
 from dumpon.kernel.arch import Platform
+from dumpon.netinfo import path as netpath
 from tests.freebsd_support import (
     CLIENT,
     GATEWAY,

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from dumpon.kernel import abi, mock
+from dumpon.kernel import abi
 from dumpon.kernel.abi import DataModel
 from dumpon.kernel.arch import Platform
-from dumpon.kernel.mock import MockKernel
+from dumpon.kernel.emulation import kernel as mock
+from dumpon.kernel.emulation.kernel import MockKernel
 from tests.freebsd_support import KEYPTR_OFFSET, NETDUMP_ARGS, Dumpon, RecordingOS
 from tests.support import block_device
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dumpon import ekcd
+from dumpon.crypto import ekcd
 from dumpon.kernel import abi
 from tests.ekcd_support import openssl, requires_openssl
 

@@ -42,7 +42,7 @@ def documented_flags(page: Path, section: str | None = None) -> set[str]:
 
 
 def test_dumpon_page_matches_the_option_table() -> None:
-    from dumpon.config import OPTSTRING
+    from dumpon.options import OPTSTRING
 
     letters = {"-" + c for c in OPTSTRING if c != ":"}
     assert documented_flags(MAN / "dumpon.8") == letters | {
@@ -52,7 +52,7 @@ def test_dumpon_page_matches_the_option_table() -> None:
         "--version",
     }
     text = (MAN / "dumpon.8").read_text()
-    from dumpon.config import LONG_ALIASES
+    from dumpon.options import LONG_ALIASES
 
     for name in LONG_ALIASES:
         assert f"Fl Fl {name}" in text

@@ -11,7 +11,7 @@ import pytest
 
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg
-from dumpon.kernel.mock import MockKernel
+from dumpon.kernel.emulation.kernel import MockKernel
 
 KEY = b"k" * 256
 

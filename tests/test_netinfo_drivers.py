@@ -10,8 +10,8 @@ from dumpon.netinfo import drivers, freebsd, linux
 from dumpon.netinfo.drivers import Basis
 from dumpon.netinfo.interfaces import Interface, IPv4
 from dumpon.netinfo.link import LinkFacts
+from dumpon.netinfo.path import STOCK_SERVER_MTU, PathCheck
 from dumpon.netinfo.verdict import Support, assess
-from dumpon.netpath import STOCK_SERVER_MTU, PathCheck
 
 NETDUMP_4 = {"alc", "bge", "bnxt", "bxe", "cxgb", "em", "igb", "ix", "ixl", "mlx4en", "mlx5en",
              "re", "vtnet"}  # fmt: skip

@@ -107,7 +107,7 @@ class _Logger:
 
 
 def _decrypt(opts: Options, log: _Logger) -> None:
-    from dumpon import decrypt
+    from dumpon.crypto import decrypt
 
     assert opts.private_key is not None
     if opts.number is not None:

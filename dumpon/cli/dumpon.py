@@ -1,6 +1,6 @@
 """`dumpon`: configure kernel crash dumps, as FreeBSD's dumpon(8).
 
-The dumpon(8) forms are read with BSD getopt (dumpon/config.py), which is both what
+The dumpon(8) forms are read with BSD getopt (dumpon/options.py), which is both what
 FreeBSD does and ~35 ms cheaper than importing typer.  Shell completion is served by the
 typer description of the same options (dumpon/cli/dumpon_typer.py), and `--help` prints
 the text typer renders from it, kept pre-rendered in dumpon_help.txt (a test keeps it
@@ -15,8 +15,8 @@ from typing import NoReturn
 
 from dumpon import __version__
 from dumpon.cli.errorpath import run_guarded, warn
-from dumpon.config import USAGE, DumponOptions, parse_argv
 from dumpon.errors import UsageError
+from dumpon.options import USAGE, DumponOptions, parse_argv
 
 PROG = "dumpon"
 _COMPLETION_OPTIONS = {"--show-completion", "--install-completion"}
@@ -25,7 +25,7 @@ HELP_TEXT = os.path.join(os.path.dirname(__file__), "dumpon_help.txt")
 
 def execute(options: DumponOptions) -> int:
     """Run a parsed command line against the chosen kernel backend."""
-    from dumpon.configure import Console, run
+    from dumpon.flows.dumpon13 import Console, run
     from dumpon.kernel.select import open_kernel
 
     if options.version:

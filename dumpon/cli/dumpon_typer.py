@@ -1,6 +1,6 @@
 """The typer description of dumpon's options: `dumpon --help` and shell completion.
 
-The options mirror dumpon/config.py's getopt table (a test keeps the two equal).  Running
+The options mirror dumpon/options.py's getopt table (a test keeps the two equal).  Running
 this app directly (tests do, through CliRunner) gives the same DumponOptions as getopt.
 """
 
@@ -12,8 +12,8 @@ import typer
 
 from dumpon.cli.typerapp import invoke as invoke_app
 from dumpon.cli.typerapp import new_app
-from dumpon.config import DumponOptions, parse_abi_version, parse_cipher, parse_index
 from dumpon.kernel import abi
+from dumpon.options import DumponOptions, parse_abi_version, parse_cipher, parse_index
 
 app = new_app(
     "dumpon",

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from dumpon.cli.netdump import app
-from dumpon.keyfile import DEFAULT_BITS, MAX_BITS, MIN_BITS, write_key_pair
+from dumpon.crypto.keyfile import DEFAULT_BITS, MAX_BITS, MIN_BITS, write_key_pair
 
 
 @app.command("keygen")

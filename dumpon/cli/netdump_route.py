@@ -24,7 +24,7 @@ from dumpon import inet
 from dumpon.cli.errorpath import warn
 from dumpon.cli.netdump import app
 from dumpon.errors import Exit, ToolError
-from dumpon.netpath import PathCheck, plan_route
+from dumpon.netinfo.path import PathCheck, plan_route
 
 
 def resolve_server(server: str) -> str:

@@ -35,7 +35,7 @@ def open_kernel(spec: str | None) -> Kernel:
         path = chosen.removeprefix("file:")
         if not path:
             raise ToolError("backend 'file:' needs a path, as in file:/tmp/kernel.json", Exit.USAGE)
-        from dumpon.kernel.mock import MockKernel
+        from dumpon.kernel.emulation.kernel import MockKernel
 
         return MockKernel(os.path.abspath(path))
     if chosen == "freebsd":

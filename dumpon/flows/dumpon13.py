@@ -16,16 +16,16 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from dumpon import inet
-from dumpon.config import DumponOptions
 from dumpon.errors import Exit, ToolError, UsageError, strerror
+from dumpon.flows.listing import list_targets
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_MAX, PATH_NETDUMP, Kernel
-from dumpon.listing import list_targets
+from dumpon.options import DumponOptions
 from dumpon.record import R, Record, replace
 
 if TYPE_CHECKING:
-    from dumpon.ekcd import Padding
+    from dumpon.crypto.ekcd import Padding
 
 OSRELDATE = "kern.osreldate"
 FREEBSD13_OSRELDATE = 1300000
@@ -42,7 +42,7 @@ def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Cons
     """Carry out a parsed dumpon command line; raises ToolError on failure."""
     kernel_once = functools.cache(open_kernel)  # the ABI probe and the flow share one kernel
     if _speaks_freebsd12(options, kernel_once):
-        from dumpon.configure12 import run as run12
+        from dumpon.flows.dumpon12 import run as run12
 
         run12(options, kernel_once(), console)
         return
@@ -132,7 +132,7 @@ def netdump_request(
     client_addr = parse_address(options.client, "client")
     gateway = options.gateway
     if gateway is None:
-        from dumpon import netpath  # route lookups are only needed here
+        from dumpon.netinfo import path as netpath  # route lookups are only needed here
 
         gateway = netpath.find_gateway(iface, server)
         if gateway is None:
@@ -193,7 +193,7 @@ def user_key(
     pubkey: str, cipher: int, compression: int, padding: Padding = "oaep"
 ) -> Iterator[UserKey]:
     """Wrap a one-time key for the set ioctl; wipe every copy when the block ends."""
-    from dumpon import ekcd
+    from dumpon.crypto import ekcd
 
     wrapped = ekcd.wrap_dump_key(pubkey, cipher, compression, padding)
     # The kernel copies the wrapped key in from this address during the ioctl.
@@ -237,7 +237,7 @@ def _set(
         return options.operands[0].removeprefix(PATH_DEV)
     iface = request.iface.decode("utf-8", "surrogateescape")
     if request.index != abi.KDA_REMOVE:
-        from dumpon import netpath
+        from dumpon.netinfo import path as netpath
 
         check = netpath.preflight(
             iface,

@@ -2,7 +2,7 @@
 
 Two checks happen while the options are still being read, as in dumpon.c: an unknown
 `-C` cipher and an `-i` index out of range.  Everything else is checked later, in the
-order of dumpon/configure.py.
+order of dumpon/flows/dumpon13.py.
 """
 
 from __future__ import annotations

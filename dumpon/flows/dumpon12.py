@@ -6,7 +6,7 @@ configuration first disables the single dumper (12.x answers EBUSY when one is a
 set), and `off` stops right after that; -k always means AES-256-CBC wrapped with PKCS#1
 v1.5; errors are reported with the name of the ioctl that failed, without the current
 version's compression retry, friendly ENODEV text or link warning.  Everything the two
-versions share comes from dumpon/configure.py.
+versions share comes from dumpon/flows/dumpon13.py.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ import errno
 import socket
 from typing import TextIO
 
-from dumpon import configure, listing
-from dumpon.config import DumponOptions
-from dumpon.configure import Console
 from dumpon.errors import Exit, ToolError, UsageError, errno_of, strerror
+from dumpon.flows import dumpon13 as configure
+from dumpon.flows import listing
+from dumpon.flows.dumpon13 import Console
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg, DumpArg12, NetdumpConf
 from dumpon.kernel.base import PATH_DEVNULL, PATH_NETDUMP, Kernel
+from dumpon.options import DumponOptions
 from dumpon.record import replace
 
 

@@ -10,10 +10,10 @@ import re
 from collections.abc import Callable, Iterator
 from typing import IO, BinaryIO, Final, cast
 
-from dumpon import ekcd
+from dumpon.crypto import ekcd
+from dumpon.crypto.keyfile import KeyFileError, parse_private_key, read_key_file
 from dumpon.errors import Exit, ToolError, errno_of, strerror
 from dumpon.kernel.abi import ENCKEY_MAX_SIZE
-from dumpon.keyfile import KeyFileError, parse_private_key, read_key_file
 from dumpon.outfile import exclusive_output
 from dumpon.record import Record
 

@@ -24,7 +24,7 @@ from typing import Any
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DataModel, DumpArg
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP
-from dumpon.statefile import State, StateFile
+from dumpon.kernel.emulation.statefile import State, StateFile
 
 STATE_KIND = "dumpon-mock-kernel"
 STATE_VERSION = 1

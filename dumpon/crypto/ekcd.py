@@ -1,7 +1,7 @@
 """Encrypted kernel crash dumps (EKCD): the one-time key, its RSA wrapping, the key blob
 (`struct kerneldumpkey`), per-dump IVs and the two body ciphers, streamed.
 
-cryptography is imported inside the functions so that `import dumpon.ekcd` stays cheap.
+cryptography is imported inside the functions so that `import dumpon.crypto.ekcd` stays cheap.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def wrap_dump_key(
     `cipher` ENC_NONE means the default, ChaCha20.  `padding` is "oaep" for the 13.0+
     ABI and "pkcs1" for 12.x.  Every failure is a ToolError with FreeBSD's text, exit 1.
     """
-    from dumpon.keyfile import load_public_key
+    from dumpon.crypto.keyfile import load_public_key
 
     if cipher == ENC_NONE:
         cipher = ENC_CHACHA20

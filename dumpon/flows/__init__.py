@@ -1,0 +1,1 @@
+"""dumpon(8)'s flows: the 13+ and 12.x command sequences of dumpon.c, and the listing."""

@@ -1,0 +1,1 @@
+"""The file-backed emulation of a FreeBSD kernel's dump configuration."""
