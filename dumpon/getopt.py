@@ -8,8 +8,7 @@ operands).  Long options (`--backend=X` or `--backend X`) are this project's add
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-
-from dumpon.record import Record
+from dataclasses import dataclass
 
 
 class GetoptError(Exception):
@@ -31,7 +30,8 @@ class GetoptError(Exception):
         return f"unrecognized option '--{self.option}'"
 
 
-class Spec(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Spec:
     """An option string such as "C:c:g:" and the long options ("name" or "name=")."""
 
     optstring: str

@@ -8,11 +8,11 @@ order of dumpon/flows/dumpon13.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from dumpon.errors import Exit, ToolError, UsageError
 from dumpon.getopt import GetoptError, Spec, getopt
 from dumpon.kernel import abi
-from dumpon.record import Record, attribute
 
 OPTSTRING = "C:c:g:i:k:lrs:vZz"
 # Long spellings of dumpon(8)'s letters (our addition; the letters stay as they are).
@@ -57,7 +57,8 @@ CIPHERS = {
 }
 
 
-class DumponOptions(Record):
+@dataclass(slots=True)
+class DumponOptions:
     """The parsed command line, before any check that needs the system."""
 
     cipher: int = abi.ENC_NONE
@@ -71,7 +72,7 @@ class DumponOptions(Record):
     gzip: bool = False
     zstd: bool = False
     server: str | None = None
-    operands: list[str] = attribute(default_factory=list)
+    operands: list[str] = field(default_factory=list)
     backend: str | None = None
     abi_version: int | None = None  # --abi: 12 or 13, else kern.osreldate decides
     help: bool = False

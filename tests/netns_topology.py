@@ -97,12 +97,15 @@ import json, time
 from dumpon.netinfo import path as netpath
 from dumpon.errors import ToolError
 from dumpon.netinfo import routes
-from dumpon.record import as_dict
+from dataclasses import asdict, is_dataclass
 try:
     start = time.monotonic()
     value = {expression}
     elapsed = time.monotonic() - start
-    value = as_dict(value)
+    if is_dataclass(value):
+        value = asdict(value)
+    elif isinstance(value, list):
+        value = [asdict(item) for item in value]
     print(json.dumps({{"value": value, "elapsed": elapsed}}))
 except ToolError as exc:
     print(json.dumps({{"error": exc.message, "exit": exc.exit_code}}))

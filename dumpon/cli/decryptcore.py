@@ -9,12 +9,12 @@ Every failure, usage included, exits with status 1 as FreeBSD's does.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import NoReturn
 
 from dumpon.cli.errorpath import run_guarded, warn
 from dumpon.errors import Exit, ToolError
 from dumpon.getopt import GetoptError, Spec, getopt
-from dumpon.record import Record
 
 PROG = "decryptcore"
 USAGE = (
@@ -32,7 +32,8 @@ class _Usage(Exception):
     pass
 
 
-class Options(Record):
+@dataclass(slots=True)
+class Options:
     private_key: str | None = None
     key: str | None = None
     encrypted: str | None = None

@@ -8,6 +8,7 @@ import io
 import os
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import IO, BinaryIO, Final, cast
 
 from dumpon.crypto import ekcd
@@ -15,7 +16,6 @@ from dumpon.crypto.keyfile import KeyFileError, parse_private_key, read_key_file
 from dumpon.errors import Exit, ToolError, errno_of, strerror
 from dumpon.kernel.abi import ENCKEY_MAX_SIZE
 from dumpon.outfile import exclusive_output
-from dumpon.record import Record
 
 DEFAULT_CRASHDIR: Final = "/var/crash"
 GZIP_MAGIC: Final = b"\x1f\x8b"
@@ -36,7 +36,8 @@ def _failed(message: str, exc: OSError | None = None) -> ToolError:
     return ToolError(message, Exit.FAILURE)
 
 
-class DumpFiles(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class DumpFiles:
     key: str
     encrypted: str
     output: str
@@ -90,7 +91,8 @@ def _dumps_numbered(crashdir: str, number: str) -> list[str]:
     return ([""] if f"key.{number}" in names else []) + found
 
 
-class Result(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Result:
     cipher: int
     bytes_in: int
     bytes_out: int

@@ -11,6 +11,7 @@ import io
 import secrets
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from dumpon.errors import Exit, ToolError
@@ -22,7 +23,6 @@ from dumpon.kernel.abi import (
     ENCKEY_MAX_SIZE,
     KEY_SIZE,
 )
-from dumpon.record import Record
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding
@@ -53,7 +53,8 @@ class StreamContext(Protocol):
     def finalize(self) -> bytes: ...
 
 
-class WrappedKey(Record):
+@dataclass(slots=True)
+class WrappedKey:
     """A fresh one-time key, in clear for the kernel and wrapped for the administrator."""
 
     cipher: int
@@ -124,7 +125,8 @@ def unwrap_key(private_key: RSAPrivateKey, wrapped: bytes) -> bytearray:
     raise ValueError("neither OAEP nor PKCS#1 v1.5 padding yields a 64-byte key")
 
 
-class KeyBlob(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class KeyBlob:
     """`struct kerneldumpkey`: cipher, per-dump IV and the wrapped key (packed, big-endian)."""
 
     cipher: int

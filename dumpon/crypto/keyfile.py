@@ -8,11 +8,11 @@ from __future__ import annotations
 import errno
 import os
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from dumpon.errors import Exit, ToolError, errno_of, strerror
 from dumpon.outfile import exclusive_output
-from dumpon.record import Record
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
@@ -30,7 +30,8 @@ class KeyFileError(ValueError):
     """A key file's content is not what is asked for; the text says why, for a person."""
 
 
-class PublicKey(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class PublicKey:
     """An administrator's public key that passed FreeBSD's checks, with its PEM text."""
 
     key: RSAPublicKey
@@ -142,7 +143,8 @@ def parse_private_key(data: bytes) -> RSAPrivateKey:
     return key
 
 
-class KeyPairFiles(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class KeyPairFiles:
     private: str
     public: str
 

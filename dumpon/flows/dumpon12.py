@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from dataclasses import replace
 from typing import TextIO
 
 from dumpon.errors import Exit, ToolError, UsageError, errno_of, strerror
@@ -23,7 +24,6 @@ from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg, DumpArg12, NetdumpConf
 from dumpon.kernel.base import PATH_DEVNULL, PATH_NETDUMP, Kernel
 from dumpon.options import DumponOptions
-from dumpon.record import replace
 
 
 def run(options: DumponOptions, kernel: Kernel, console: Console) -> None:

@@ -13,25 +13,28 @@ import functools
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Literal, TextIO
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal, TextIO, TypeVar
 
 from dumpon import inet
 from dumpon.errors import Exit, ToolError, UsageError, strerror
 from dumpon.flows.listing import list_targets
 from dumpon.kernel import abi
-from dumpon.kernel.abi import DumpArg
+from dumpon.kernel.abi import DumpArg, DumpArg12
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_MAX, PATH_NETDUMP, Kernel
 from dumpon.options import DumponOptions
-from dumpon.record import R, Record, replace
 
 if TYPE_CHECKING:
     from dumpon.crypto.ekcd import Padding
+
+R = TypeVar("R", DumpArg, DumpArg12)
 
 OSRELDATE = "kern.osreldate"
 FREEBSD13_OSRELDATE = 1300000
 
 
-class Console(Record):
+@dataclass(slots=True)
+class Console:
     """Where dumpon's listing goes (stdout) and where its warnings go (warnx to stderr)."""
 
     out: TextIO
@@ -168,7 +171,8 @@ def _set_with_key(
         kernel.record(target, {"public_key": key.public_key_pem.decode("ascii")})
 
 
-class UserKey(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class UserKey:
     """A one-time key as a set request carries it: in clear, and wrapped at a user address."""
 
     encryption: int

@@ -10,9 +10,8 @@ they hold for any data model, whatever Python's own native alignment is.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass, field
 from typing import Final, Literal
-
-from dumpon.record import Record, attribute
 
 # kerneldump.h
 COMP_NONE: Final = 0
@@ -59,15 +58,16 @@ def _layout(byteorder: ByteOrder, body: str, align: int) -> struct.Struct:
     return struct.Struct(f"{byteorder}{body}{-size % align}x")
 
 
-class DataModel(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class DataModel:
     """Pointer width and byte order of one FreeBSD architecture (LP64 or ILP32)."""
 
     name: str
     pointer_size: Literal[4, 8]
     byteorder: ByteOrder = "<"
-    _kda: struct.Struct = attribute(init=False, repr=False, compare=False)
-    _kda12: struct.Struct = attribute(init=False, repr=False, compare=False)
-    _ndc: struct.Struct = attribute(init=False, repr=False, compare=False)
+    _kda: struct.Struct = field(init=False, repr=False, compare=False)
+    _kda12: struct.Struct = field(init=False, repr=False, compare=False)
+    _ndc: struct.Struct = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ptr = "Q" if self.pointer_size == 8 else "I"
@@ -195,7 +195,7 @@ def _packed(layout: struct.Struct, *fields: object) -> bytearray:
     return buffer
 
 
-def _kda12_fields(arg: DumpArg12) -> tuple[int, int, int, bytes, int, int]:
+def _kda12_fields(arg: DumpArg12) -> tuple[int, int, int, bytes | bytearray, int, int]:
     return (
         int(arg.enable),
         arg.compression,
@@ -206,13 +206,14 @@ def _kda12_fields(arg: DumpArg12) -> tuple[int, int, int, bytes, int, int]:
     )
 
 
-class DumpArg(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class DumpArg:
     """Fields of `struct diocskerneldump_arg` (13+). Addresses are network-order bytes."""
 
     index: int = KDA_APPEND
     compression: int = COMP_NONE
     encryption: int = ENC_NONE
-    key: bytes = b""
+    key: bytes | bytearray = b""
     encrypted_key_size: int = 0
     encrypted_key_ptr: int = 0
     iface: bytes = b""
@@ -222,21 +223,23 @@ class DumpArg(Record, frozen=True):
     af: int = 0
 
 
-class DumpArg12(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class DumpArg12:
     """Fields of the 12.x `struct diocskerneldump_arg`: one dumper, switched on or off."""
 
     enable: bool = False
     compression: int = COMP_NONE
     encryption: int = ENC_NONE
-    key: bytes = b""
+    key: bytes | bytearray = b""
     encrypted_key_size: int = 0
     encrypted_key_ptr: int = 0
 
 
-class NetdumpConf(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class NetdumpConf:
     """Fields of the 12.x `struct netdump_conf`. Addresses are 4 network-order bytes."""
 
-    kda: DumpArg12 = attribute(default_factory=DumpArg12)
+    kda: DumpArg12 = field(default_factory=DumpArg12)
     iface: bytes = b""
     server: bytes = b""
     client: bytes = b""

@@ -11,10 +11,10 @@ from __future__ import annotations
 import platform
 import struct
 import sys
+from dataclasses import dataclass
 
 from dumpon.errors import Exit, ToolError
 from dumpon.kernel import abi
-from dumpon.record import Record
 
 # FreeBSD's uname -m (MACHINE) for each MACHINE_ARCH spelling that shares its layout rules.
 _MACHINE = {
@@ -45,7 +45,8 @@ _PLATFORMS: dict[tuple[str, int, str], tuple[str, abi.DataModel]] = {
 }
 
 
-class Platform(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Platform:
     """A supported FreeBSD platform: its MACHINE_ARCH and the layout of its structs."""
 
     machine_arch: str

@@ -6,9 +6,8 @@ drivers for the same hardware family, not a statement about Linux.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-
-from dumpon.record import Record
 
 
 class Basis(StrEnum):
@@ -19,7 +18,8 @@ class Basis(StrEnum):
     NO_METHODS = "no-methods"  # the driver registers no debugnet methods
 
 
-class FreeBSDDriver(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class FreeBSDDriver:
     """One FreeBSD driver: its name, the name its interfaces report, and what is known."""
 
     name: str

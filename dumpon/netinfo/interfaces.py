@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import socket
 import sys
+from dataclasses import dataclass
 
 import netifaces
 
 from dumpon.errors import Exit, ToolError
 from dumpon.netinfo import drivers
 from dumpon.netinfo.link import LinkFacts
-from dumpon.record import Record
 
 
-class IPv4(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class IPv4:
     """One IPv4 address of an interface, with its prefix length."""
 
     address: str
@@ -23,7 +24,8 @@ class IPv4(Record, frozen=True):
         return f"{self.address}/{self.prefixlen}"
 
 
-class Interface(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Interface:
     """Everything the netdump tools want to know about one interface."""
 
     name: str

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dumpon.record import Record
+from dataclasses import dataclass
 
 
-class LinkFacts(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class LinkFacts:
     """A link's type, state, MTU and driver; addresses come from netifaces instead."""
 
     link_type: str

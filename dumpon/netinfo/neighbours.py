@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from dumpon.netinfo.rtnl import NeighbourEntry, Rtnl, neighbour, neighbour_use
-from dumpon.record import Record
 
 # linux/neighbour.h
 NUD_REACHABLE = 0x02
@@ -29,7 +29,8 @@ _FIRST_POLL = 0.001
 _LONGEST_POLL = 0.05
 
 
-class Neighbour(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Neighbour:
     """A resolved next hop."""
 
     mac: str

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import socket
 import sys
+from dataclasses import dataclass, field
 
 from dumpon.errors import Exit, ToolError
 from dumpon.netinfo import routes
 from dumpon.netinfo.interfaces import Interface, describe
 from dumpon.netinfo.neighbours import RESOLVE_TIMEOUT, Neighbour
 from dumpon.netinfo.verdict import Support, assess
-from dumpon.record import Record, attribute
 
 IP_UDP_HEADERS = 20 + 8
 NETDUMP_HEADER = 24
@@ -27,14 +27,16 @@ NETDUMP_DATASIZE = 4096
 STOCK_SERVER_MTU = IP_UDP_HEADERS + NETDUMP_HEADER + NETDUMP_DATASIZE
 
 
-class Preflight(Record):
+@dataclass(slots=True)
+class Preflight:
     """Warnings to print after a successful netdump configuration, and facts to record."""
 
-    warnings: list[str] = attribute(default_factory=list)
-    facts: dict[str, object] = attribute(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    facts: dict[str, object] = field(default_factory=dict)
 
 
-class PathCheck(Record):
+@dataclass(slots=True)
+class PathCheck:
     """Everything known about the path to the server through one interface."""
 
     iface: Interface

@@ -12,8 +12,7 @@ import os
 import socket
 import struct
 from collections.abc import Iterator
-
-from dumpon.record import Record
+from dataclasses import dataclass
 
 NETLINK_ROUTE = 0
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -35,14 +34,16 @@ _ATTR = struct.Struct("=HH")  # rtattr: length, type
 _CACHEINFO = struct.Struct("=IIII")  # confirmed, used, updated (clock ticks ago), refcnt
 
 
-class Message(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Message:
     kind: int
     flags: int
     sequence: int
     body: bytes
 
 
-class Route(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Route:
     """The kernel's answer for one destination."""
 
     oif: int
@@ -50,7 +51,8 @@ class Route(Record, frozen=True):
     prefsrc: str | None  # the source address the kernel would choose
 
 
-class NeighbourEntry(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class NeighbourEntry:
     ifindex: int
     state: int
     address: str | None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from dumpon.netinfo.drivers import Basis
 from dumpon.netinfo.interfaces import Interface
-from dumpon.record import Record
 
 
 class Support(StrEnum):
@@ -15,7 +15,8 @@ class Support(StrEnum):
     UNKNOWN = "unknown"
 
 
-class Verdict(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Verdict:
     support: Support
     basis: Basis | None  # where a supported/unsupported answer comes from
     reason: str
