@@ -23,7 +23,6 @@ from typing import Annotated
 
 import typer
 
-from dumpon.cli.netdump import app
 from dumpon.netinfo.interfaces import Interface, list_interfaces
 from dumpon.netinfo.verdict import Verdict, assess
 
@@ -83,7 +82,6 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     )
 
 
-@app.command("interfaces")
 def interfaces(
     all_: Annotated[
         bool, typer.Option("--all", "-a", help="Every interface, not only Ethernet ones.")

@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from dumpon.cli.netdump import app
 from dumpon.crypto.keyfile import DEFAULT_BITS, MAX_BITS, MIN_BITS, write_key_pair
 
 
-@app.command("keygen")
 def keygen(
     bits: Annotated[
         int,

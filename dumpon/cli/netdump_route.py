@@ -15,35 +15,27 @@
 from __future__ import annotations
 
 import json
-import socket
 from typing import Annotated
 
 import typer
 
 from dumpon import inet
 from dumpon.cli.errorpath import warn
-from dumpon.cli.netdump import app
-from dumpon.errors import Exit, ToolError
+from dumpon.errors import ToolError
 from dumpon.netinfo.path import PathCheck, plan_route
+from dumpon.resolver import ResolveError, resolve_ipv4
 
 
-def resolve_server(server: str) -> str:
-    """The server's first IPv4 address; resolver failures are the command's error."""
+def _server_address(server: str) -> str:
+    """The server's address; resolver failures as dumpon reports them, naming the server."""
     try:
-        answers = socket.getaddrinfo(server, None, socket.AF_INET, socket.SOCK_DGRAM)
-    except socket.gaierror as exc:
-        code = Exit.OSERR if exc.errno == socket.EAI_SYSTEM else Exit.NOHOST
-        raise ToolError(f"{server}: {exc.strerror}", code) from None
-    return str(answers[0][4][0])
+        return resolve_ipv4(server)
+    except ResolveError as exc:
+        raise ToolError(exc.naming_host(), exc.exit_code) from None
 
 
-def _address(text: str | None, what: str) -> str | None:
-    if text is None:
-        return None
-    try:
-        return inet.parse(text)
-    except ValueError:
-        raise ToolError(f"invalid {what} address '{text}'", Exit.USAGE) from None
+def _address(text: str | None, role: str) -> str | None:
+    return None if text is None else inet.ntoa(inet.parse_option(text, role))
 
 
 def as_json(check: PathCheck) -> dict[str, object]:
@@ -82,7 +74,6 @@ def _text(check: PathCheck) -> str:
     return "\n".join(f"{label:<13} {value}" for label, value in rows)
 
 
-@app.command("route")
 def route(
     server: Annotated[
         str, typer.Argument(metavar="SERVER", help="The dump server: host name or IPv4 address.")
@@ -107,7 +98,7 @@ def route(
 ) -> None:
     """Show the interface, addresses, next hop and its MAC a dump to SERVER would use."""
     check = plan_route(
-        resolve_server(server),
+        _server_address(server),
         iface,
         _address(client, "client"),
         _address(gateway, "gateway"),
