@@ -20,6 +20,10 @@ import typer.main
 from dumpon.getopt import Spec, getopt
 
 
+class UnexpectedOperands(Exception):
+    """Operands after the options of a command that takes none."""
+
+
 class Param(Protocol):
     """What is used of a click parameter (option or argument)."""
 
@@ -58,13 +62,16 @@ class OptionTable:
                     letters += spelling[1:] + (":" if takes_value else "")
         return cls(context, Spec(letters, tuple(longs)), by_spelling, operands)
 
-    def read(self, argv: Sequence[str]) -> dict[str, object]:
+    def read(self, argv: Sequence[str]) -> dict[str, Any]:
         """The values given, by parameter name, each converted as it is read; the operands
         under the argument's name.  Reading ends after an eager flag (`--help`,
-        `--version`), as click ends at one.  Raises GetoptError, or what a type raises."""
-        given: dict[str, object] = {}
+        `--version`), as click ends at one.  Raises GetoptError, UnexpectedOperands, or
+        what a parameter's type raises."""
+        given: dict[str, Any] = {}
         for item in getopt(argv, self.spec):
             if isinstance(item, list):
+                if item and self.operands is None:
+                    raise UnexpectedOperands(item)
                 if item and self.operands is not None:
                     given[_name(self.operands)] = self.operands.type_cast_value(self.context, item)
                 break

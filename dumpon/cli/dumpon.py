@@ -40,8 +40,6 @@ COMPLETION_REQUEST = "_DUMPON_COMPLETE"
 
 app = new_app(
     PROG,
-    "Configure where a FreeBSD kernel writes its crash dump: a disk device, or a netdump "
-    "server over UDP (FreeBSD dumpon(8)).",
     # dumpon(8) has no -h, and typer's --install-completion is no FreeBSD option: completion
     # is served through COMPLETION_REQUEST alone
     add_completion=False,
@@ -49,9 +47,10 @@ app = new_app(
 )
 
 
+# typer describes the command from this signature (its --help, its completion); argv is
+# read with the getopt table derived from it (parse_argv() below): typer never calls it.
 @app.command(epilog="Backends: --backend or $DUMPON_BACKEND: auto (default), freebsd, file:PATH.")
 def dumpon(
-    ctx: typer.Context,
     operands: Annotated[
         list[Operand] | None,
         typer.Argument(
@@ -144,14 +143,13 @@ def dumpon(
         bool, typer.Option("--version", is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    # What runs when typer itself parses the command line.  dumpon reads it with the getopt
-    # reader below instead; tests check that the two agree.
-    raise typer.Exit(execute(options_from(ctx.params)))
+    """Configure where a FreeBSD kernel writes its crash dump: a disk device, or a netdump
+    server over UDP (FreeBSD dumpon(8)).
+    """
 
 
 def options_from(given: Mapping[str, Any]) -> DumponOptions:
-    """The parsed command line from parameter values by name; absent ones keep defaults.
-    (typer hands over operands as a list, or as click's empty tuple when there are none.)"""
+    """The parsed command line from parameter values by name; absent ones keep defaults."""
     values = {name: value for name, value in given.items() if value is not None}
     values["operands"] = tuple(values.get("operands", ()))
     return DumponOptions(**values)

@@ -1,4 +1,4 @@
-"""`netdump`: the toolbox (keygen, interfaces, route, ...), one module per subcommand."""
+"""`netdump`: the toolbox (keygen, interfaces, route), one module per subcommand."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dumpon.cli.typerapp import invoke, new_app
 
 app = new_app(
     "netdump",
-    "Tools for FreeBSD netdump: keys, interfaces, routes and test dumps.",
+    "Tools for FreeBSD netdump: keys, interfaces and routes.",
     no_args_is_help=True,
 )
 # Each subcommand module imports its heavy libraries (cryptography, pyroute2) inside the

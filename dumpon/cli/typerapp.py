@@ -7,7 +7,7 @@ import typer
 from dumpon.errors import Exit
 
 
-def new_app(name: str, help_text: str, **settings: object) -> typer.Typer:
+def new_app(name: str, help_text: str | None = None, **settings: object) -> typer.Typer:
     """A typer app with plain (non-rich) help and errors: rich help costs ~75 ms a run."""
     settings.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})
     return typer.Typer(

@@ -1,7 +1,9 @@
 """FreeBSD's netdump driver table and the project's Linux-to-FreeBSD correspondence.
 
-Source: kernel-abi.md §10. The Linux names are the project's own correspondence between
-drivers for the same hardware family, not a statement about Linux.
+Sources: the driver list of FreeBSD's netdump(4) manual page (share/man/man4/netdump.4),
+and sys/net/iflib.c, which gives every iflib driver debugnet methods.  The Linux names
+are the project's own correspondence between drivers for the same hardware family, not a
+statement about Linux.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ TABLE: tuple[FreeBSDDriver, ...] = (
     FreeBSDDriver("axgbe", "ax", Basis.IFLIB, ("amd-xgbe",)),
     FreeBSDDriver("ice", "ice", Basis.IFLIB, ("ice",), "support not re-verified"),
     FreeBSDDriver("vmx", "vmx", Basis.IFLIB, ("vmxnet3",), "support not re-verified"),
-    # kernel-abi.md §10: no in-tree wireless driver was found to provide debugnet methods.
+    # None of FreeBSD's wireless drivers defines debugnet methods (DEBUGNET_DEFINE(),
+    # sys/net/debugnet.h).
     FreeBSDDriver("wlan", "wlan", Basis.NO_METHODS),
 )
 

@@ -1,7 +1,8 @@
 """How a dump will reach the server: the gateway dumpon derives and the checks it warns about.
 
 Gateway choice. FreeBSD dumpon(8) takes the first default route through the interface,
-even when a more specific route sends the server to another next hop (dumpon.md §7).
+even when a more specific route sends the server to another next hop (find_gateway() in
+sbin/dumpon/dumpon.c).
 On Linux this module asks the kernel instead (`route get` through the interface), so
 the gateway is the one the kernel itself would use; with no route through the
 interface the kernel assumes the server is on-link, which is FreeBSD's fallback too.

@@ -24,7 +24,9 @@ class Verdict:
 
 def assess(iface: Interface) -> Verdict:
     """The netdump verdict for one interface, with the reason a user can act on."""
-    # The kernel tests the interface type before the driver (kernel-abi.md §9).
+    # netdump_configure() (sys/netinet/netdump/netdump_client.c) refuses both a driver
+    # without netdump methods and a non-Ethernet interface with ENODEV; the type is the
+    # reason to give, as no driver makes a non-Ethernet interface usable.
     if not iface.link.ethernet:
         return Verdict(Support.UNSUPPORTED, None, f"not Ethernet ({iface.link.link_type})")
     entry = iface.freebsd
