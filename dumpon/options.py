@@ -14,7 +14,6 @@ from typing import ClassVar
 from dumpon import inet
 from dumpon.errors import Exit, ToolError
 from dumpon.kernel import abi
-from dumpon.resolver import resolve_ipv4
 
 USAGE = """\
 usage: dumpon [-i index] [-r] [-v] [-k <pubkey>] [-Zz] <device>
@@ -38,6 +37,8 @@ class ServerName(str):
 
     def resolve(self) -> str:
         """The server's address in dotted-quad form; a ResolveError as dumpon(8) reports it."""
+        from dumpon.resolver import resolve_ipv4  # socket is needed on this path only
+
         return resolve_ipv4(self)
 
 

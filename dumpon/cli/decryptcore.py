@@ -6,7 +6,8 @@
 Every failure, usage included, exits with status 1 as FreeBSD's does.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer would evaluate every annotation string of
+# the command twice on each run (~10 ms for dumpon's).
 
 import sys
 from dataclasses import dataclass

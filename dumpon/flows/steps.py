@@ -3,7 +3,6 @@ and dumpon/flows/dumpon12.py (12.x) put them together in their own order."""
 
 from __future__ import annotations
 
-import ctypes
 import errno
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -103,6 +102,8 @@ def user_key(
     pubkey: str, cipher: int, compression: int, padding: Padding = "oaep"
 ) -> Iterator[UserKey]:
     """Wrap a one-time key for the set ioctl; wipe every copy when the block ends."""
+    import ctypes
+
     from dumpon.crypto import ekcd
 
     wrapped = ekcd.wrap_dump_key(pubkey, cipher, compression, padding)
