@@ -13,7 +13,6 @@ from typing import ClassVar
 
 from dumpon import inet
 from dumpon.errors import Exit, ToolError
-from dumpon.kernel import abi
 
 USAGE = """\
 usage: dumpon [-i index] [-r] [-v] [-k <pubkey>] [-Zz] <device>
@@ -22,12 +21,8 @@ usage: dumpon [-i index] [-r] [-v] [-k <pubkey>] [-Zz] <device>
        dumpon [-v] off
        dumpon [-v] -l"""
 
-CIPHERS = {
-    "chacha": abi.ENC_CHACHA20,
-    "chacha20": abi.ENC_CHACHA20,
-    "aes-cbc": abi.ENC_AES_256_CBC,
-    "aes256-cbc": abi.ENC_AES_256_CBC,
-}
+# dumpon/kernel/abi.py is imported inside the functions that need its constants: building
+# its struct layouts takes ~4 ms that `dumpon --help` need not pay.
 
 
 class ServerName(str):
@@ -76,7 +71,9 @@ class Operand(str):
         """The operand as an interface name for the kernel: what strlcpy() into the
         IFNAMSIZ buffer of struct diocskerneldump_arg would cut short is refused."""
         name = self.encode("utf-8", "surrogateescape")
-        if len(name) >= abi.IFNAMSIZ:
+        from dumpon.kernel.abi import IFNAMSIZ
+
+        if len(name) >= IFNAMSIZ:
             raise ToolError(f"invalid interface name '{self}'", Exit.USAGE)
         return name
 
@@ -85,7 +82,7 @@ class Operand(str):
 class DumponOptions:
     """The parsed command line, before any check that needs the system."""
 
-    cipher: int = abi.ENC_NONE
+    cipher: int | None = None  # -C; without it, -k picks the default cipher
     client: ClientAddress | None = None
     gateway: GatewayAddress | None = None
     index: int | None = None
@@ -104,8 +101,17 @@ class DumponOptions:
 
 
 def parse_cipher(text: str) -> int:
+    """-C: dumpon.c's cipher names, case-insensitive."""
+    from dumpon.kernel import abi
+
+    ciphers = {
+        "chacha": abi.ENC_CHACHA20,
+        "chacha20": abi.ENC_CHACHA20,
+        "aes-cbc": abi.ENC_AES_256_CBC,
+        "aes256-cbc": abi.ENC_AES_256_CBC,
+    }
     try:
-        return CIPHERS[text.lower()]
+        return ciphers[text.lower()]
     except KeyError:
         raise ToolError(f"Unrecognized cipher algorithm '{text}'", Exit.USAGE) from None
 
@@ -136,6 +142,8 @@ def atoi(text: str) -> int:
 
 def parse_index(text: str) -> int:
     index = atoi(text)
-    if not 0 <= index <= abi.MAX_INSERT_INDEX:
-        raise ToolError(f"-i index must be between zero and {abi.MAX_INSERT_INDEX}.", Exit.USAGE)
+    from dumpon.kernel.abi import MAX_INSERT_INDEX
+
+    if not 0 <= index <= MAX_INSERT_INDEX:
+        raise ToolError(f"-i index must be between zero and {MAX_INSERT_INDEX}.", Exit.USAGE)
     return index

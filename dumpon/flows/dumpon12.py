@@ -74,7 +74,7 @@ def run(options: DumponOptions, kernel: Kernel, console: Console) -> None:
 def _reject_newer_options(options: DumponOptions) -> None:
     """12.x's option string is c:g:k:ls:vZz, so getopt rejects -C, -i and -r."""
     for letter, given in (
-        ("C", options.cipher != abi.ENC_NONE),
+        ("C", options.cipher is not None),
         ("i", options.index is not None),
         ("r", options.remove),
     ):

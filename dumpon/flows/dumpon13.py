@@ -51,7 +51,7 @@ def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Cons
         return
     if len(options.operands) != 1:
         raise UsageError()
-    if options.cipher != abi.ENC_NONE and options.pubkey is None:
+    if options.cipher is not None and options.pubkey is None:
         raise ToolError("-C option requires a public key file.", Exit.USAGE)
     if options.pubkey is not None:
         require_crypto()
@@ -113,7 +113,8 @@ def _set_with_key(
     if options.pubkey is None:
         _set(kernel, fd, request, options, netdump, console)
         return
-    with user_key(options.pubkey, options.cipher, request.compression) as key:
+    cipher = abi.ENC_NONE if options.cipher is None else options.cipher  # ENC_NONE: the default
+    with user_key(options.pubkey, cipher, request.compression) as key:
         target = _set(kernel, fd, key.applied_to(request), options, netdump, console)
         if isinstance(kernel, TargetNotes):
             kernel.record(target, {"public_key": key.public_key_pem.decode("ascii")})
