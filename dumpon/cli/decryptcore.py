@@ -15,8 +15,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from dumpon.cli.bsdoptions import OptionTable, UnexpectedOperands
 from dumpon.cli.errorpath import run_guarded, warn
+from dumpon.cli.typer_getopt import OptionTable, UnexpectedOperands
 from dumpon.cli.typerapp import new_app
 from dumpon.errors import Exit, ToolError
 from dumpon.getopt import GetoptError

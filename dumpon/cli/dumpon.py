@@ -2,7 +2,7 @@
 
 The typer command below is the one description of dumpon's options.  typer renders
 `--help` from it and answers shell completion from it; the command line itself is read
-with BSD getopt, as dumpon.c reads it, by the table dumpon/cli/bsdoptions.py derives from
+with BSD getopt, as dumpon.c reads it, by the table dumpon/cli/typer_getopt.py derives from
 the command, each value converted by the parameter's own type (dumpon/options.py).
 """
 
@@ -18,8 +18,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from dumpon import __version__
-from dumpon.cli.bsdoptions import OptionTable
 from dumpon.cli.errorpath import run_guarded, warn
+from dumpon.cli.typer_getopt import OptionTable
 from dumpon.cli.typerapp import invoke, new_app
 from dumpon.errors import UsageError
 from dumpon.getopt import GetoptError
