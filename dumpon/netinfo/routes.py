@@ -1,13 +1,22 @@
-"""Which way the kernel sends a packet: route lookups (Linux, rtnetlink) and FreeBSD's rule."""
+"""Which way the kernel sends a packet: Linux's `route get` (pyroute2), FreeBSD dumpon's rule."""
 
 from __future__ import annotations
 
 import errno
+import socket
+from dataclasses import dataclass
 
-from dumpon.netinfo import rtnl
-from dumpon.netinfo.rtnl import Route
+from dumpon.netinfo.rtnetlink import rtnetlink
 
-__all__ = ["Route", "first_default_gateway", "route_to"]
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The route chosen for one destination."""
+
+    ifname: str  # the outgoing interface
+    gateway: str | None  # None: the destination is on-link, it is its own next hop
+    prefsrc: str | None  # the source address the kernel would choose, where it says
+
 
 # The kernel's answers to `route get` for a destination it will not send to: no route,
 # an `unreachable` route, a `prohibit` route, a `blackhole` route.
@@ -15,17 +24,26 @@ _NO_ROUTE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EACCES, errn
 
 
 def route_to(destination: str, oif: int | None = None) -> Route | None:
-    """The route the kernel would use (through `oif` if given); None when it has none.
+    """The route the Linux kernel would use (through `oif` if given); None when it has none.
 
     Given an `oif` without a matching route, Linux assumes the destination is on-link
     there, which is FreeBSD dumpon's fallback too.
     """
+    request: dict[str, object] = {"dst": destination}
+    if oif is not None:
+        request["oif"] = oif
     try:
-        return rtnl.route(destination, oif)
+        with rtnetlink() as ipr:
+            answer = ipr.route("get", **request)[0]
     except OSError as exc:
         if exc.errno in _NO_ROUTE:
             return None
         raise
+    return Route(
+        socket.if_indextoname(answer.get("RTA_OIF")),
+        answer.get("RTA_GATEWAY"),
+        answer.get("RTA_PREFSRC"),
+    )
 
 
 def first_default_gateway(ifname: str) -> str | None:
