@@ -96,7 +96,7 @@ _CALL = """
 import json, time
 from dumpon.netinfo import path as netpath
 from dumpon.errors import ToolError
-from dumpon.netinfo import routes
+from dumpon.netinfo import neighbours, routes
 from dataclasses import asdict, is_dataclass
 try:
     start = time.monotonic()

@@ -101,3 +101,59 @@ def test_listing_does_not_import_pyroute2() -> None:
     )
     done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def add_undecodable_link(topo: Topology) -> tuple[bytes, str]:
+    """A veth in the client whose name starts with the byte 0xff (not UTF-8), holding
+    10.66.9.2/24 and peered with 10.66.9.1 in the router. Its name, and that printed."""
+    name = b"\xff" + topo.prefix.encode()
+    client, router, peer = topo.client.encode(), topo.router.encode(), topo.dev("r9").encode()
+    for argv in (
+        [b"link", b"add", name, b"netns", client, b"type", b"veth", b"peer", b"name", peer,
+         b"netns", router],
+        [b"-n", client, b"addr", b"add", b"10.66.9.2/24", b"brd", b"+", b"dev", name],
+        [b"-n", router, b"addr", b"add", b"10.66.9.1/24", b"brd", b"+", b"dev", peer],
+        [b"-n", client, b"link", b"set", name, b"up"],
+        [b"-n", router, b"link", b"set", peer, b"up"],
+    ):  # fmt: skip
+        subprocess.run([b"ip", *argv], check=True, capture_output=True, timeout=10)
+    return name, "\\xff" + topo.prefix
+
+
+@requires_netns
+def test_names_that_are_not_utf8_are_listed_escaped(topo: Topology) -> None:
+    # netifaces-plus 0.12.5's allifaddresses() dies of SIGSEGV when such a name exists
+    name, shown = add_undecodable_link(topo)
+    mac = subprocess.run(
+        [b"ip", b"netns", b"exec", topo.client.encode(), b"cat",
+         b"/sys/class/net/" + name + b"/address"],
+        capture_output=True, check=True, timeout=10,
+    ).stdout.decode().strip()  # fmt: skip
+    rows = listing(topo)
+    assert list(rows) == [topo.dev("c0"), shown]
+    assert rows[topo.dev("c0")]["ipv4"] == ["10.66.1.2/24"]
+    assert (rows[shown]["mac"], rows[shown]["ipv4"], rows[shown]["driver"]) == (
+        mac, ["10.66.9.2/24"], "veth"
+    )  # fmt: skip
+    done = topo.netdump(topo.client, "interfaces", "--all")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert [line.split()[0] for line in done.stdout.splitlines()[1:]] == [
+        "lo", topo.dev("c0"), shown
+    ]  # fmt: skip
+    assert done.stdout.splitlines()[3].split()[7:9] == [mac, "10.66.9.2/24"]
+
+
+@requires_netns
+def test_route_through_a_name_that_is_not_utf8(topo: Topology) -> None:
+    _name, shown = add_undecodable_link(topo)
+    done = topo.netdump(topo.client, "route", "--json", "10.66.9.1")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert (answer["interface"], answer["client"], answer["gateway_source"]) == (
+        shown, "10.66.9.2", "on-link"
+    )  # fmt: skip
+    assert answer["gateway_mac"] == topo.mac(topo.router, topo.dev("r9"))
+    assert (
+        done.stderr == f"netdump: warning: {shown}'s driver is not known to support "
+        "netdump: driver 'veth' is not in the netdump table\n"
+    )
