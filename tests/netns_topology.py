@@ -155,3 +155,20 @@ def flush_neighbours(topo: Topology) -> None:
     """Forget every neighbour on both ends, so an entry can only come from a fresh ARP."""
     for namespace in (topo.client, topo.router, topo.server):
         ip("-n", namespace, "neigh", "flush", "all")
+
+
+def add_undecodable_link(topo: Topology) -> tuple[bytes, str]:
+    """A veth in the client whose name starts with the byte 0xff (not UTF-8), holding
+    10.66.9.2/24 and peered with 10.66.9.1 in the router. Its name, and that printed."""
+    name = b"\xff" + topo.prefix.encode()
+    client, router, peer = topo.client.encode(), topo.router.encode(), topo.dev("r9").encode()
+    for argv in (
+        [b"link", b"add", name, b"netns", client, b"type", b"veth", b"peer", b"name", peer,
+         b"netns", router],
+        [b"-n", client, b"addr", b"add", b"10.66.9.2/24", b"brd", b"+", b"dev", name],
+        [b"-n", router, b"addr", b"add", b"10.66.9.1/24", b"brd", b"+", b"dev", peer],
+        [b"-n", client, b"link", b"set", name, b"up"],
+        [b"-n", router, b"link", b"set", peer, b"up"],
+    ):  # fmt: skip
+        subprocess.run([b"ip", *argv], check=True, capture_output=True, timeout=10)
+    return name, "\\xff" + topo.prefix

@@ -7,7 +7,14 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from netns_topology import PYTHON, Topology, ip, requires_netns, three_namespaces
+from netns_topology import (
+    PYTHON,
+    Topology,
+    add_undecodable_link,
+    ip,
+    requires_netns,
+    three_namespaces,
+)
 
 KEYS = {
     "name", "index", "driver", "freebsd_driver", "link_type", "ethernet", "up", "carrier",
@@ -101,23 +108,6 @@ def test_listing_does_not_import_pyroute2() -> None:
     )
     done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.stdout.strip() == "False", done.stderr
-
-
-def add_undecodable_link(topo: Topology) -> tuple[bytes, str]:
-    """A veth in the client whose name starts with the byte 0xff (not UTF-8), holding
-    10.66.9.2/24 and peered with 10.66.9.1 in the router. Its name, and that printed."""
-    name = b"\xff" + topo.prefix.encode()
-    client, router, peer = topo.client.encode(), topo.router.encode(), topo.dev("r9").encode()
-    for argv in (
-        [b"link", b"add", name, b"netns", client, b"type", b"veth", b"peer", b"name", peer,
-         b"netns", router],
-        [b"-n", client, b"addr", b"add", b"10.66.9.2/24", b"brd", b"+", b"dev", name],
-        [b"-n", router, b"addr", b"add", b"10.66.9.1/24", b"brd", b"+", b"dev", peer],
-        [b"-n", client, b"link", b"set", name, b"up"],
-        [b"-n", router, b"link", b"set", peer, b"up"],
-    ):  # fmt: skip
-        subprocess.run([b"ip", *argv], check=True, capture_output=True, timeout=10)
-    return name, "\\xff" + topo.prefix
 
 
 @requires_netns

@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from netns_topology import Topology, flush_neighbours, ip, requires_netns, three_namespaces
+from netns_topology import (
+    Topology,
+    add_undecodable_link,
+    flush_neighbours,
+    ip,
+    requires_netns,
+    three_namespaces,
+)
 
 pytestmark = [requires_netns, pytest.mark.root]
 
@@ -230,3 +237,12 @@ def test_neighbours_agree_with_iproute2(topo: Topology) -> None:
         assert ours == neighbour(topo, address)["lladdr"]
     assert neighbour(topo, "10.66.1.1")["state"] == ["REACHABLE"]
     assert neighbour(topo, "10.66.1.9")["state"] == ["PERMANENT"]
+
+
+def test_freebsd_rule_survives_a_name_that_is_not_utf8(topo: Topology) -> None:
+    # netifaces.gateways() would die of SIGSEGV on the default route through that name
+    add_undecodable_link(topo)
+    ip("-n", topo.client, "route", "replace", "default", "via", "10.66.9.1")
+    c0 = topo.dev("c0")
+    answer = topo.call(topo.client, f"routes.first_default_gateway({c0!r})")
+    assert answer["value"] is None

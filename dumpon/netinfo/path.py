@@ -85,18 +85,10 @@ def interface_index(iface: str) -> int:
 
 
 def _freebsd_rule(iface: str | None) -> routes.Route | None:
-    """FreeBSD dumpon's rule through netifaces (a PF_ROUTE dump)."""
-    import netifaces
-
-    from dumpon.netinfo.names import all_utf8
-
-    if not all_utf8():  # netifaces would crash
-        return None
-    if iface is not None:
-        return routes.Route(iface, routes.first_default_gateway(iface), None)
-    default = netifaces.gateways().get("default", {})
-    entry = default.get(netifaces.AF_INET) if isinstance(default, dict) else None
-    return routes.Route(entry[1], entry[0], None) if entry else None
+    """FreeBSD dumpon's rule (through netifaces: a PF_ROUTE dump on FreeBSD)."""
+    if iface is None:
+        return routes.default_route()
+    return routes.Route(iface, routes.first_default_gateway(iface), None)
 
 
 def _route(server: str, iface: str | None) -> routes.Route | None:

@@ -46,15 +46,30 @@ def route_to(destination: str, oif: int | None = None) -> Route | None:
     )
 
 
+def _netifaces_gateways() -> dict[str | int, object]:
+    import netifaces
+
+    from dumpon.netinfo.names import all_utf8
+
+    # with an interface name that is not UTF-8, netifaces.gateways() crashes (names.py)
+    return dict(netifaces.gateways()) if all_utf8() else {}
+
+
 def first_default_gateway(ifname: str) -> str | None:
     """FreeBSD dumpon's rule: the first default route's gateway through `ifname`, or None.
 
     netifaces lists each interface's default gateways in routing-table order (a
     PF_ROUTE dump on FreeBSD), so the first match is the one FreeBSD picks.
     """
-    import netifaces
-
-    for entry in netifaces.gateways().get(netifaces.AF_INET, []):
+    entries = _netifaces_gateways().get(socket.AF_INET, [])
+    for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, tuple) and entry[1] == ifname:
-            return entry[0]
+            return str(entry[0])
     return None
+
+
+def default_route() -> Route | None:
+    """The system's default route as netifaces sees it, or None."""
+    default = _netifaces_gateways().get("default", {})
+    entry = default.get(socket.AF_INET) if isinstance(default, dict) else None
+    return Route(entry[1], entry[0], None) if entry else None
