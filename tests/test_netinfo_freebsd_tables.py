@@ -1,14 +1,15 @@
 """FreeBSD routes and ARP entries from recorded FreeBSD 13 and 14 command output.
 
-pyroute2's BSD `IPRoute` (pyroute2/iproute/bsd.py) runs `ifconfig -a`, `netstat -rn` and
-`arp -an`. Here those names are scripts that print output recorded in the layout of
-FreeBSD 13.2 and 14.1 (tests/freebsd_tables/), placed first on PATH, so pyroute2's own
-runner and parsers read them as they would on FreeBSD.
+dumpon reads `netstat -rnW` and `arp -an` with the runner and parsers of pyroute2's BSD
+`IPRoute` (pyroute2/bsd/util.py). Here those commands are scripts that print output
+written in the layout of FreeBSD 13.2 and 14.1 (tests/freebsd_tables/), placed first on
+PATH, so pyroute2's own runner and parsers read them as they would on FreeBSD.
 """
 
 from __future__ import annotations
 
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,12 @@ from dumpon.netinfo.interfaces import Interface, IPv4
 from dumpon.netinfo.link import LinkFacts
 
 TABLES = Path(__file__).parent / "freebsd_tables"
-COMMANDS = {"ifconfig": "ifconfig-a.txt", "netstat": "netstat-rn.txt", "arp": "arp-an.txt"}
+CAT, GREP, WC = (shutil.which(tool) or tool for tool in ("cat", "grep", "wc"))
+COMMANDS = {"netstat": "netstat-rnW.txt", "arp": "arp-an.txt"}
 
 
 def _script(directory: Path, command: str, text: str) -> None:
+    """A shell script; PATH holds only its directory, so it names its tools in full."""
     script = directory / command
     script.write_text(f"#!/bin/sh\n{text}\n")
     script.chmod(0o755)
@@ -31,19 +34,19 @@ def _script(directory: Path, command: str, text: str) -> None:
 
 @pytest.fixture
 def freebsd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A PATH directory whose ifconfig, netstat and arp print FreeBSD 14's recorded output;
+    """A PATH directory whose netstat and arp print FreeBSD 14's recorded output;
     tests swap a script for another release's or another state's output."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for command, recorded in COMMANDS.items():
-        _script(bin_dir, command, f"exec cat {shlex.quote(str(TABLES / '14' / recorded))}")
-    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+        _script(bin_dir, command, f"exec {CAT} {shlex.quote(str(TABLES / '14' / recorded))}")
+    monkeypatch.setenv("PATH", str(bin_dir))  # not this host's own netstat or arp
     return bin_dir
 
 
 def use_release(bin_dir: Path, release: str) -> None:
     for command, recorded in COMMANDS.items():
-        _script(bin_dir, command, f"exec cat {shlex.quote(str(TABLES / release / recorded))}")
+        _script(bin_dir, command, f"exec {CAT} {shlex.quote(str(TABLES / release / recorded))}")
 
 
 def test_routing_table_as_pyroute2_reads_freebsd_14(freebsd: Path) -> None:
@@ -56,6 +59,9 @@ def test_routing_table_as_pyroute2_reads_freebsd_14(freebsd: Path) -> None:
         ("10.20.7.0/24", "10.20.0.254", "em0"),
         ("10.21.0.0/24", None, "em0"),
         ("10.21.0.15/32", None, "lo0"),
+        ("10.40.0.0/24", None, "igb0.1234"),
+        ("10.40.0.2/32", None, "lo0"),
+        ("10.41.0.0/16", "10.40.0.1", "igb0.1234"),
         ("127.0.0.1/32", None, "lo0"),
         ("172.16.5.0/30", None, "igb0"),
         ("172.16.5.2/32", None, "lo0"),
@@ -80,6 +86,9 @@ def _dotted(address: int) -> str:
         ("10.99.0.1", None, routes.Route("igb0", "172.16.5.1", None)),
         ("203.0.113.5", None, routes.Route("em0", "10.20.0.1", None)),
         ("10.20.0.15", None, routes.Route("lo0", None, None)),  # our own address
+        # a name longer than the 8 characters plain `netstat -rn` would show
+        ("10.41.3.4", "igb0.1234", routes.Route("igb0.1234", "10.40.0.1", None)),
+        ("10.41.3.4", None, routes.Route("igb0.1234", "10.40.0.1", None)),
     ],
 )
 def test_longest_prefix_through_the_interface(
@@ -104,6 +113,7 @@ def test_arp_table(freebsd: Path) -> None:
     assert routetable.arp_mac("172.16.5.1", "igb0") == "58:ac:78:01:02:03"
     assert routetable.arp_mac("172.16.5.1", "em0") is None  # on another interface
     assert routetable.arp_mac("10.20.0.254", "em0") is None  # (incomplete)
+    assert routetable.arp_mac("10.40.0.1", "igb0.1234") == "00:1b:21:0a:40:01"
 
 
 def test_missing_entry_is_asked_for_then_read_again(
@@ -121,8 +131,8 @@ def test_missing_entry_is_asked_for_then_read_again(
         freebsd,
         "arp",
         f"echo >> {shlex.quote(str(runs))}\n"
-        f'if [ "$(wc -l < {shlex.quote(str(runs))})" -gt 1 ]; then exec cat {after}; fi\n'
-        f"exec cat {before}",
+        f'if [ "$({WC} -l < {shlex.quote(str(runs))})" -gt 1 ]; then exec {CAT} {after}; fi\n'
+        f"exec {CAT} {before}",
     )
     asked: list[str] = []
     monkeypatch.setattr(routetable, "ask_kernel_to_arp", asked.append)
@@ -142,7 +152,7 @@ def test_unanswered_is_none_within_the_timeout(
 
 def test_a_command_that_cannot_run_is_oserror(freebsd: Path) -> None:
     (freebsd / "netstat").unlink()
-    with pytest.raises(OSError, match="cannot run ifconfig, netstat or arp"):
+    with pytest.raises(OSError, match="cannot run netstat -rnW"):
         routetable.read_routes()
 
 
@@ -218,7 +228,7 @@ def test_no_route_at_all(on_freebsd: Path) -> None:
     _script(
         on_freebsd,
         "netstat",
-        f"exec grep -v default {shlex.quote(str(TABLES / '14' / 'netstat-rn.txt'))}",
+        f"exec {GREP} -v default {shlex.quote(str(TABLES / '14' / 'netstat-rnW.txt'))}",
     )
     assert _check("203.0.113.5", "10.20.0.1").warnings == [
         "warning: the kernel has no route to 203.0.113.5"

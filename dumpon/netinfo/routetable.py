@@ -1,10 +1,15 @@
-"""Routes and ARP entries on FreeBSD, read through pyroute2's BSD `IPRoute`.
+"""Routes and ARP entries on FreeBSD, read with pyroute2's BSD parsers.
 
-pyroute2 on FreeBSD (pyroute2/iproute/bsd.py) runs `ifconfig -a`, `netstat -rn` and
-`arp -an` and parses their output (pyroute2/bsd/util.py). It has no `route get`, so the
-route toward a destination is chosen here as the kernel's lookup does: the longest
-matching prefix, the first listed among equals. pyroute2 numbers interfaces in the order
-`ifconfig` lists them, not by kernel index, so routes and entries are matched by name.
+pyroute2's `IPRoute` on FreeBSD (pyroute2/iproute/bsd.py) is built on pyroute2/bsd/util.py:
+a runner for `netstat -rn`, `arp -an` and `ifconfig -a` and a parser for each. This
+module uses that runner and those parsers directly, for two reasons: `netstat -rn` cuts
+the Netif column to 8 characters (usr.bin/netstat/route.c prints it with `%*.*s` unless
+-W is given), and `IPRoute.get_routes()` drops every route whose cut name matches no
+interface (a VLAN such as `igb0.1234`), so the routes are read from `netstat -rnW`; and
+both tables name the interface of each line, so `ifconfig` need not run at all.
+
+There is no `route get`, so the route toward a destination is chosen here as the kernel's
+lookup does: the longest matching prefix, the first listed among equals.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from dumpon.netinfo.neighbours import RESOLVE_TIMEOUT, Neighbour
 from dumpon.netinfo.routes import Route
@@ -55,51 +59,52 @@ def _as_int(address: str) -> int:
 
 
 @contextlib.contextmanager
-def _iproute() -> Iterator[Any]:
-    """pyroute2's BSD IPRoute; a command that fails to run or to parse becomes OSError."""
-    from pyroute2.iproute.bsd import IPRoute
-
-    # pyroute2's ifconfig parser prints the lines it cannot read to stdout, which is ours
+def _reading(what: str) -> Iterator[None]:
+    """Failures of pyroute2's runner and parsers become OSError."""
+    # pyroute2's parsers print the lines they cannot read to stdout, which is ours
     with contextlib.redirect_stdout(io.StringIO()):
         try:
-            with IPRoute() as ipr:
-                yield ipr
+            yield
         except UnboundLocalError:
             # pyroute2/bsd/util.py CMD.run: a command that cannot be started surfaces so
-            raise OSError(errno.ENOENT, "cannot run ifconfig, netstat or arp") from None
+            raise OSError(errno.ENOENT, f"cannot run {what}") from None
         except (UnicodeDecodeError, ValueError, KeyError, IndexError) as exc:
-            message = f"unreadable ifconfig, netstat or arp output: {exc}"
-            raise OSError(errno.EINVAL, message) from None
-
-
-def _names(ipr: Any) -> dict[int, str]:
-    return {link["index"]: link.get("IFLA_IFNAME") for link in ipr.get_links()}
+            raise OSError(errno.EINVAL, f"unreadable {what} output: {exc}") from None
 
 
 def read_routes() -> list[TableRoute]:
-    """The IPv4 routing table in `netstat -rn` order."""
-    with _iproute() as ipr:
-        names = _names(ipr)
-        return [
-            TableRoute(
-                _as_int(entry.get("RTA_DST") or "0.0.0.0"),
-                entry["dst_len"],
-                entry.get("RTA_GATEWAY"),
-                names[entry.get("RTA_OIF")],
+    """The IPv4 routing table in `netstat -rnW` order."""
+    from pyroute2.bsd.util import Route as Netstat
+
+    with _reading("netstat -rnW"):
+        netstat = Netstat(cmd=["netstat", "-rnW"])
+        found = []
+        for entry in netstat.parse(netstat.run()):
+            if entry["family"] != socket.AF_INET:
+                continue
+            attrs = dict(entry["attrs"])
+            found.append(
+                TableRoute(
+                    _as_int(attrs.get("RTA_DST", "0.0.0.0")),
+                    entry.get("dst_len", 0),
+                    attrs.get("RTA_GATEWAY"),
+                    entry["ifname"],
+                )
             )
-            for entry in ipr.get_routes()
-            if entry["family"] == socket.AF_INET
-        ]
+        return found
 
 
 def read_arp() -> list[ArpEntry]:
-    """The ARP table's resolved entries."""
-    with _iproute() as ipr:
-        names = _names(ipr)
-        return [
-            ArpEntry(entry.get("NDA_DST"), entry.get("NDA_LLADDR"), names[entry["ifindex"]])
-            for entry in ipr.get_neighbours()
-        ]
+    """The ARP table's resolved entries (`arp -an`)."""
+    from pyroute2.bsd.util import ARP
+
+    with _reading("arp -an"):
+        arp = ARP()
+        found = []
+        for entry in arp.parse(arp.run()):
+            attrs = dict(entry["attrs"])
+            found.append(ArpEntry(attrs["NDA_DST"], attrs["NDA_LLADDR"], entry["ifname"]))
+        return found
 
 
 def best_route(
