@@ -1,6 +1,6 @@
 """Throw-away network namespaces for tests: never the host's own interfaces.
 
-The topology is linux-notes.md §9: a client, a forwarding router and a server, joined by
+The topology: a client, a forwarding router and a server, joined by
 two veth pairs. Names carry the pid and a counter, so parallel runs do not collide, and
 everything is deleted in `finally` (deleting a namespace also deletes its veth ends).
 """
@@ -42,7 +42,7 @@ def ip(*args: str) -> str:
 
 @dataclass(frozen=True)
 class Topology:
-    """Names of one client/router/server set; addresses are fixed per linux-notes §9."""
+    """Names of one client/router/server set; the addresses are fixed (three_namespaces)."""
 
     prefix: str
 
