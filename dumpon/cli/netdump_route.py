@@ -23,6 +23,7 @@ import typer
 from dumpon import inet
 from dumpon.cli.errorpath import warn
 from dumpon.errors import ToolError
+from dumpon.netinfo.names import printable
 from dumpon.netinfo.path import PathCheck, plan_route
 from dumpon.resolver import ResolveError, resolve_ipv4
 
@@ -43,7 +44,7 @@ def as_json(check: PathCheck) -> dict[str, object]:
     """The documented JSON object for one path."""
     mac = check.gateway_mac
     return {
-        "interface": check.iface.name,
+        "interface": printable(check.iface.name),
         "ifindex": check.iface.index,
         "client": check.client,
         "server": check.server,
@@ -61,7 +62,7 @@ def as_json(check: PathCheck) -> dict[str, object]:
 def _text(check: PathCheck) -> str:
     mac = check.gateway_mac
     rows = (
-        ("interface", f"{check.iface.name} (index {check.iface.index})"),
+        ("interface", f"{printable(check.iface.name)} (index {check.iface.index})"),
         ("client", check.client),
         ("server", check.server),
         ("next hop", f"{check.gateway} ({check.gateway_source})"),

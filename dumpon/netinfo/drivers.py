@@ -1,9 +1,9 @@
 """FreeBSD's netdump driver table and the project's Linux-to-FreeBSD correspondence.
 
-Sources: the driver list of FreeBSD's netdump(4) manual page (share/man/man4/netdump.4),
-and sys/net/iflib.c, which gives every iflib driver debugnet methods.  The Linux names
-are the project's own correspondence between drivers for the same hardware family, not a
-statement about Linux.
+Sources: the drivers listed by FreeBSD's netdump(4); a driver has the methods when it calls
+DEBUGNET_SET (sys/net/debugnet.h), which iflib (sys/net/iflib.c) does for every driver
+built on it. The Linux names are the project's own correspondence between
+drivers for the same hardware family, not a statement about Linux.
 """
 
 from __future__ import annotations
@@ -53,8 +53,7 @@ TABLE: tuple[FreeBSDDriver, ...] = (
     FreeBSDDriver("axgbe", "ax", Basis.IFLIB, ("amd-xgbe",)),
     FreeBSDDriver("ice", "ice", Basis.IFLIB, ("ice",), "support not re-verified"),
     FreeBSDDriver("vmx", "vmx", Basis.IFLIB, ("vmxnet3",), "support not re-verified"),
-    # None of FreeBSD's wireless drivers defines debugnet methods (DEBUGNET_DEFINE(),
-    # sys/net/debugnet.h).
+    # No in-tree wireless driver was found to call DEBUGNET_SET.
     FreeBSDDriver("wlan", "wlan", Basis.NO_METHODS),
 )
 

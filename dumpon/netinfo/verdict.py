@@ -24,9 +24,8 @@ class Verdict:
 
 def assess(iface: Interface) -> Verdict:
     """The netdump verdict for one interface, with the reason a user can act on."""
-    # netdump_configure() (sys/netinet/netdump/netdump_client.c) refuses both a driver
-    # without netdump methods and a non-Ethernet interface with ENODEV; the type is the
-    # reason to give, as no driver makes a non-Ethernet interface usable.
+    # The kernel refuses both with ENODEV (DEBUGNET_SUPPORTED_NIC, sys/net/debugnet.h);
+    # the type comes first because no driver can make a link that is not Ethernet usable.
     if not iface.link.ethernet:
         return Verdict(Support.UNSUPPORTED, None, f"not Ethernet ({iface.link.link_type})")
     entry = iface.freebsd
