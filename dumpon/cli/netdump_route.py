@@ -23,7 +23,7 @@ import typer
 from dumpon import inet
 from dumpon.cli.errorpath import warn
 from dumpon.cli.netdump import app
-from dumpon.errors import Exit, ToolError
+from dumpon.errors import Exit, ToolError, gai_strerror
 from dumpon.netinfo.path import PathCheck, plan_route
 
 
@@ -33,7 +33,7 @@ def resolve_server(server: str) -> str:
         answers = socket.getaddrinfo(server, None, socket.AF_INET, socket.SOCK_DGRAM)
     except socket.gaierror as exc:
         code = Exit.OSERR if exc.errno == socket.EAI_SYSTEM else Exit.NOHOST
-        raise ToolError(f"{server}: {exc.strerror}", code) from None
+        raise ToolError(f"{server}: {gai_strerror(exc)}", code) from None
     return str(answers[0][4][0])
 
 

@@ -16,7 +16,7 @@ import socket
 from dataclasses import replace
 from typing import TextIO
 
-from dumpon.errors import Exit, ToolError, UsageError, errno_of, strerror
+from dumpon.errors import Exit, ToolError, UsageError, errno_of, gai_strerror, strerror
 from dumpon.flows import dumpon13 as configure
 from dumpon.flows import listing
 from dumpon.flows.dumpon13 import Console
@@ -111,7 +111,7 @@ def _resolve_server(server: str) -> str:
     try:
         return configure.lookup_server(server)
     except socket.gaierror as exc:
-        text = str(exc.strerror)
+        text = gai_strerror(exc)
     except UnicodeError:
         text = f"{server}: invalid host name"
     # err(3) appends strerror(errno), and errno after a failed getaddrinfo() is whatever the

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, TextIO, TypeVar
 
 from dumpon import inet
-from dumpon.errors import Exit, ToolError, UsageError, strerror
+from dumpon.errors import Exit, ToolError, UsageError, gai_strerror, os_error_text, strerror
 from dumpon.flows.listing import list_targets
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg, DumpArg12
@@ -278,7 +278,7 @@ def _clear_netdump(kernel: Kernel) -> None:
         kernel.ioctl(fd, kernel.abi.DIOCSKERNELDUMP, arg)
     except OSError as exc:
         raise ToolError(
-            f"ioctl({PATH_NETDUMP}, DIOCSKERNELDUMP): {exc.strerror}", Exit.FAILURE
+            f"ioctl({PATH_NETDUMP}, DIOCSKERNELDUMP): {os_error_text(exc)}", Exit.FAILURE
         ) from None
     finally:
         kernel.close(fd)
@@ -296,7 +296,7 @@ def opened(kernel: Kernel, path: str) -> Iterator[int]:
     try:
         fd = kernel.open(path)
     except OSError as exc:
-        raise ToolError(f"{path}: {exc.strerror}", Exit.OSFILE) from None
+        raise ToolError(f"{path}: {os_error_text(exc)}", Exit.OSFILE) from None
     try:
         yield fd
     finally:
@@ -313,12 +313,12 @@ def check_size(kernel: Kernel, fd: int, path: str) -> None:
     try:
         physmem = sysctl_int(kernel, "hw.physmem", signed=False)  # an unsigned long
     except OSError as exc:
-        raise ToolError(f"can't get memory size: {exc.strerror}", Exit.OSERR) from None
+        raise ToolError(f"can't get memory size: {os_error_text(exc)}", Exit.OSERR) from None
     arg = bytearray(8)
     try:
         kernel.ioctl(fd, kernel.abi.DIOCGMEDIASIZE, arg)
     except OSError as exc:
-        raise ToolError(f"{path}: can't get size: {exc.strerror}", Exit.OSERR) from None
+        raise ToolError(f"{path}: can't get size: {os_error_text(exc)}", Exit.OSERR) from None
     if int.from_bytes(arg, _byteorder(kernel)) < physmem:
         raise ToolError(f"{path} is smaller than physical memory", Exit.IOERR)
 
@@ -344,8 +344,8 @@ def _resolve_server(server: str) -> str:
         return lookup_server(server)
     except socket.gaierror as exc:
         if exc.errno == socket.EAI_SYSTEM:
-            raise ToolError(f"{exc.strerror}: {strerror(errno.EIO)}", Exit.OSERR) from None
-        raise ToolError(str(exc.strerror), Exit.NOHOST) from None
+            raise ToolError(f"{gai_strerror(exc)}: {strerror(errno.EIO)}", Exit.OSERR) from None
+        raise ToolError(gai_strerror(exc), Exit.NOHOST) from None
     except UnicodeError:
         raise ToolError(f"{server}: invalid host name", Exit.NOHOST) from None
 
