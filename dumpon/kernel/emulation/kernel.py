@@ -21,8 +21,9 @@ import stat
 from collections.abc import Mapping
 from typing import Any
 
+from dumpon.errors import strerror
 from dumpon.kernel import abi
-from dumpon.kernel.abi import DataModel, DumpArg
+from dumpon.kernel.abi import DataModel, DumpArg, DumpArg12
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP
 from dumpon.kernel.emulation.statefile import State, StateFile
 
@@ -75,7 +76,7 @@ class MockKernel:
     def open(self, path: str) -> int:
         if path == PATH_NETDUMP:
             if not self._features(self.state.read())["netdump"]:
-                raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+                raise OSError(errno.ENOENT, strerror(errno.ENOENT), path)
             device = _Device("netdump", "netdump")
         elif path == PATH_DEVNULL:
             device = _Device("null", "null")
@@ -249,7 +250,7 @@ def _remove(state: State, name: str, arg: DumpArg) -> None:
     state["dumpers"] = kept
 
 
-def _settings(arg: DumpArg) -> tuple[str, str]:
+def _settings(arg: DumpArg | DumpArg12) -> tuple[str, str]:
     """The compression and cipher names an entry is stored (and matched for removal) under."""
     return (
         COMPRESSION_NAMES.get(arg.compression, str(arg.compression)),
@@ -265,7 +266,7 @@ def _unconfigure_netdump(state: State) -> None:
     state["netdump"] = None
 
 
-def _copyin(arg: DumpArg) -> bytes:
+def _copyin(arg: DumpArg | DumpArg12) -> bytes:
     """copyin(9) of the wrapped key: read it from the caller's memory, as the kernel does."""
     if arg.encrypted_key_ptr == 0:
         raise _oserror(errno.EFAULT)
@@ -305,4 +306,4 @@ def _sysctl_bytes(value: object) -> bytes:
 
 
 def _oserror(code: int) -> OSError:
-    return OSError(code, os.strerror(code))
+    return OSError(code, strerror(code))
