@@ -37,6 +37,7 @@ LONG_OPTIONS = (
     ),
     "backend=",
     "abi=",
+    "json",
     "help",
     "version",
 )
@@ -75,6 +76,7 @@ class DumponOptions:
     operands: list[str] = field(default_factory=list)
     backend: str | None = None
     abi_version: int | None = None  # --abi: 12 or 13, else kern.osreldate decides
+    json: bool = False  # --json: -l prints a JSON document (dumpon/flows/listing_json.py)
     help: bool = False
     version: bool = False
 
@@ -130,6 +132,8 @@ def parse_argv(argv: Sequence[str]) -> DumponOptions:
                 break
     except GetoptError as exc:
         raise UsageError(exc.message()) from None
+    if options.json and not options.list_targets and not (options.help or options.version):
+        raise ToolError("--json applies to -l only", Exit.USAGE)
     return options
 
 
@@ -164,6 +168,8 @@ def _apply(options: DumponOptions, option: str, value: str | None) -> None:
             options.backend = text
         case "--abi":
             options.abi_version = parse_abi_version(text)
+        case "--json":
+            options.json = True
         case "--help":
             options.help = True
         case "--version":

@@ -95,6 +95,9 @@ def dumpon(
             help="Speak this FreeBSD kernel ABI instead of the one kern.osreldate names.",
         ),
     ] = None,
+    json: Annotated[
+        bool, typer.Option("--json", help="With -l: every target and its settings, as JSON.")
+    ] = False,
     version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
 ) -> None:
     from dumpon.cli.dumpon import execute
@@ -114,6 +117,7 @@ def dumpon(
         operands=list(target or []),
         backend=backend,
         abi_version=parse_abi_version(abi_version) if abi_version is not None else None,
+        json=json,
         version=version,
     )
     raise typer.Exit(execute(options))

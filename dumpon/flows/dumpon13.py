@@ -54,7 +54,12 @@ def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Cons
     if options.index is not None and options.remove:
         raise ToolError("The -i and -r options are mutually exclusive.", Exit.USAGE)
     if options.list_targets:
-        list_targets(kernel_once(), options.verbose, console.out)
+        if options.json:
+            from dumpon.flows.listing_json import print_listing_json
+
+            print_listing_json(kernel_once(), 13, console.out)
+        else:
+            list_targets(kernel_once(), options.verbose, console.out)
         return
     if len(options.operands) != 1:
         raise UsageError()

@@ -44,3 +44,8 @@ class Kernel(Protocol):
         """Keep user-space facts about a configured target (the gateway MAC seen, the public
         key used) beside the configuration; a real kernel has nowhere to keep them."""
         ...
+
+    def target_details(self) -> list[dict[str, object]] | None:
+        """Each dump target's settings (name, compression, encryption) and recorded facts,
+        in priority order; None when the kernel cannot tell, as a real one cannot."""
+        ...

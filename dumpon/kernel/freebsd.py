@@ -90,6 +90,9 @@ class FreeBSDKernel:
     def record(self, target: str, facts: Mapping[str, object]) -> None:
         """A real kernel keeps no user-space facts; they are only for the emulation's state."""
 
+    def target_details(self) -> None:
+        """FreeBSD reports targets by name only (kern.shutdown.dumpdevname)."""
+
 
 def open_freebsd_kernel() -> Kernel:
     """The running kernel; a ToolError off FreeBSD or on an unknown platform."""

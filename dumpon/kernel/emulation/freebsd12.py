@@ -31,7 +31,7 @@ from typing import Any
 
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg12, NetdumpConf
-from dumpon.kernel.emulation.kernel import MockKernel, _copyin, _oserror, _settings
+from dumpon.kernel.emulation.kernel import MockKernel, _copyin, _details, _oserror, _settings
 from dumpon.kernel.emulation.statefile import State
 
 OSRELDATE_12 = 1202000  # 12.2-RELEASE
@@ -75,6 +75,13 @@ class EmulatedKernel(MockKernel):
         if name == "net.netdump.enabled":
             return _int_bytes(int(bool(netdump and netdump["enabled"])))
         return super().sysctl(name)
+
+    def target_details(self) -> list[dict[str, object]]:
+        state = self.state.read()
+        if state.get(STATE_KEY) is None:
+            return super().target_details()
+        dumper = _dumper12(state)
+        return [] if dumper is None else [_details(dumper, state["facts"])]
 
     # --- 12.x requests ------------------------------------------------------------------
 

@@ -139,6 +139,10 @@ class MockKernel:
             if any(entry["name"] == target for entry in state["dumpers"]):
                 state["facts"].setdefault(target, {}).update(facts)
 
+    def target_details(self) -> list[dict[str, object]]:
+        state = self.state.read()
+        return [_details(entry, state["facts"]) for entry in state["dumpers"]]
+
     # --- the kernel's rules -------------------------------------------------------------
 
     def _set_netdump(self, state: State, arg: DumpArg) -> None:
@@ -223,6 +227,12 @@ class MockKernel:
     @staticmethod
     def _features(state: State) -> dict[str, bool]:
         return {**DEFAULT_FEATURES, **state.get("features", {})}
+
+
+def _details(entry: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, object]:
+    """A stored target as target_details() shows it: settings and facts, never key bytes."""
+    shown = {key: value for key, value in entry.items() if key != "encrypted_key"}
+    return {**shown, **facts.get(entry["name"], {})}
 
 
 def _insert(state: State, index: int, entry: dict[str, Any]) -> None:

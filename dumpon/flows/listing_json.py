@@ -1,0 +1,102 @@
+"""`dumpon -l --json`: every dump target with everything known about it, as one JSON document.
+
+FreeBSD's `-l` prints names only; this reads the same sources (kern.shutdown.dumpdevname,
+then DIOCGKERNELDUMP, or NETDUMPGCONF on a 12.x kernel, for netdump's addresses), with the
+same errors, and adds what the backend keeps per target: compression and cipher (the
+emulation; a real kernel does not report them, so they are null there) and the facts
+recorded when the target was configured (the gateway's MAC and when it was seen).
+
+Document (keys always present, null when unknown):
+{"abi": 12 or 13, "netdump": null or {"interface", "server", "client", "gateway"},
+ "targets": [{"position", "name", "kind" ("disk" or "netdump"), "device", "interface",
+              "compression", "cipher", "server", "client", "gateway", "gateway_mac",
+              "gateway_mac_seen"}]}
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import TextIO
+
+from dumpon.flows import listing
+from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, Kernel
+
+TARGET_KEYS = (
+    "position",
+    "name",
+    "kind",
+    "device",
+    "interface",
+    "compression",
+    "cipher",
+    "server",
+    "client",
+    "gateway",
+    "gateway_mac",
+    "gateway_mac_seen",
+)
+
+
+def listing_document(kernel: Kernel, abi_version: int) -> dict[str, object]:
+    """The JSON document of the targets `kernel` holds, read through its `abi_version` ABI."""
+    value = listing.read_dumpdevname(kernel)
+    names = [] if value == PATH_DEVNULL else value.split(",")
+    netdump = _netdump12(kernel) if abi_version == 12 else _netdump13(kernel)
+    details = kernel.target_details()
+    if details is not None and [entry.get("name") for entry in details] != names:
+        details = None  # changed between the two reads: report only what is certain
+    targets = []
+    for position, name in enumerate(names):
+        known = details[position] if details is not None else {}
+        is_netdump = netdump is not None and name == netdump["interface"]
+        target: dict[str, object] = dict.fromkeys(TARGET_KEYS)
+        target.update(
+            position=position,
+            name=name,
+            kind="netdump" if is_netdump else "disk",
+            device=None if is_netdump else PATH_DEV + name,
+            interface=name if is_netdump else None,
+            compression=known.get("compression"),
+            cipher=known.get("encryption"),
+            gateway_mac=known.get("gateway_mac"),
+            gateway_mac_seen=known.get("gateway_mac_seen"),
+        )
+        if is_netdump and netdump is not None:
+            target.update(server=netdump["server"], client=netdump["client"])
+            target.update(gateway=netdump["gateway"])
+        targets.append(target)
+    return {"abi": abi_version, "netdump": netdump, "targets": targets}
+
+
+def print_listing_json(kernel: Kernel, abi_version: int, out: TextIO) -> None:
+    json.dump(listing_document(kernel, abi_version), out, indent=2)
+    out.write("\n")
+
+
+def _netdump13(kernel: Kernel) -> dict[str, str] | None:
+    model = kernel.abi
+    raw = listing.query_netdump(kernel, model.DIOCGKERNELDUMP, model.kda_size, "DIOCGKERNELDUMP")
+    if raw is None:
+        return None
+    config = model.unpack(raw)
+    return {
+        "interface": config.iface.decode("utf-8", "surrogateescape"),
+        "server": listing._ntop(config.af, config.server),
+        "client": listing._ntop(config.af, config.client),
+        "gateway": listing._ntop(config.af, config.gateway),
+    }
+
+
+def _netdump12(kernel: Kernel) -> dict[str, str] | None:
+    model = kernel.abi
+    raw = listing.query_netdump(kernel, model.NETDUMPGCONF, model.netdump_conf_size, "NETDUMPGCONF")
+    if raw is None:
+        return None
+    conf = model.unpack_netdump_conf(raw)
+    return {
+        "interface": conf.iface.decode("utf-8", "surrogateescape"),
+        "server": socket.inet_ntoa(conf.server),
+        "client": socket.inet_ntoa(conf.client),
+        "gateway": socket.inet_ntoa(conf.gateway),
+    }
