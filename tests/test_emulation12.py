@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,9 @@ from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg12, NetdumpConf
 from dumpon.kernel.emulation.freebsd12 import EmulatedKernel
 from tests.ekcd_support import make_key_pair
-from tests.support import Namespace, Result, block_device, requires_netns, run, script
-from tests.support import veth_namespace as _veth_namespace
+from tests.emulation_support import Dumpon, file_backend_dumpon, one_veth_namespace
+from tests.support import Namespace, Result, block_device, requires_netns, run
 
-Dumpon = Callable[..., Result]
 SERVER, CLIENT, GATEWAY = "10.77.0.1", "10.77.0.2", "10.77.0.1"
 
 
@@ -32,16 +30,10 @@ def state(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def dumpon(state: Path) -> Dumpon:
-    def invoke(*args: str, netns: str | None = None) -> Result:
-        return run([script("dumpon"), "--backend", f"file:{state}", *args], netns=netns)
-
-    return invoke
+    return file_backend_dumpon(state)
 
 
-@pytest.fixture
-def ns() -> Iterator[Namespace]:
-    with _veth_namespace() as namespace:
-        yield namespace
+ns = pytest.fixture(one_veth_namespace, name="ns")
 
 
 def kernel12(state: Path) -> dict[str, object]:

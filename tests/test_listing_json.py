@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from dumpon.flows.listing_json import TARGET_KEYS
 from dumpon.kernel import abi
 from dumpon.kernel.arch import Platform
 from tests.ekcd_support import make_key_pair
+from tests.emulation_support import Dumpon, file_backend_dumpon, one_veth_namespace
 from tests.freebsd_support import (
     CLIENT,
     GATEWAY,
@@ -24,26 +24,15 @@ from tests.freebsd_support import (
     netdump_conf12,
 )
 from tests.freebsd_support import Dumpon as RecordedDumpon
-from tests.support import Namespace, Result, block_device, ip, requires_netns, run, script
-from tests.support import veth_namespace as _veth_namespace
-
-Dumpon = Callable[..., Result]
+from tests.support import Namespace, Result, block_device, ip, requires_netns
 
 
 @pytest.fixture
 def dumpon(tmp_path: Path) -> Dumpon:
-    state = tmp_path / "state" / "kernel.json"
-
-    def invoke(*args: str, netns: str | None = None) -> Result:
-        return run([script("dumpon"), "--backend", f"file:{state}", *args], netns=netns)
-
-    return invoke
+    return file_backend_dumpon(tmp_path / "state" / "kernel.json")
 
 
-@pytest.fixture
-def ns() -> Iterator[Namespace]:
-    with _veth_namespace() as namespace:
-        yield namespace
+ns = pytest.fixture(one_veth_namespace, name="ns")
 
 
 def listed(result: Result) -> dict[str, object]:

@@ -16,10 +16,10 @@ Document (keys always present, null when unknown):
 from __future__ import annotations
 
 import json
-import socket
 from typing import TextIO
 
 from dumpon.flows import listing
+from dumpon.kernel import abi
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, Kernel
 
 TARGET_KEYS = (
@@ -42,7 +42,7 @@ def listing_document(kernel: Kernel, abi_version: int) -> dict[str, object]:
     """The JSON document of the targets `kernel` holds, read through its `abi_version` ABI."""
     value = listing.read_dumpdevname(kernel)
     names = [] if value == PATH_DEVNULL else value.split(",")
-    netdump = _netdump12(kernel) if abi_version == 12 else _netdump13(kernel)
+    netdump = _netdump(kernel, abi_version)
     details = kernel.target_details()
     if details is not None and [entry.get("name") for entry in details] != names:
         details = None  # changed between the two reads: report only what is certain
@@ -74,29 +74,23 @@ def print_listing_json(kernel: Kernel, abi_version: int, out: TextIO) -> None:
     out.write("\n")
 
 
-def _netdump13(kernel: Kernel) -> dict[str, str] | None:
+def _netdump(kernel: Kernel, abi_version: int) -> dict[str, str] | None:
+    """netdump's interface and addresses: NETDUMPGCONF on 12.x, else DIOCGKERNELDUMP."""
     model = kernel.abi
-    raw = listing.query_netdump(kernel, model.DIOCGKERNELDUMP, model.kda_size, "DIOCGKERNELDUMP")
+    if abi_version == 12:
+        query = (model.NETDUMPGCONF, model.netdump_conf_size, "NETDUMPGCONF")
+    else:
+        query = (model.DIOCGKERNELDUMP, model.kda_size, "DIOCGKERNELDUMP")
+    raw = listing.query_netdump(kernel, *query)
     if raw is None:
         return None
-    config = model.unpack(raw)
-    return {
-        "interface": config.iface.decode("utf-8", "surrogateescape"),
-        "server": listing._ntop(config.af, config.server),
-        "client": listing._ntop(config.af, config.client),
-        "gateway": listing._ntop(config.af, config.gateway),
-    }
-
-
-def _netdump12(kernel: Kernel) -> dict[str, str] | None:
-    model = kernel.abi
-    raw = listing.query_netdump(kernel, model.NETDUMPGCONF, model.netdump_conf_size, "NETDUMPGCONF")
-    if raw is None:
-        return None
-    conf = model.unpack_netdump_conf(raw)
-    return {
-        "interface": conf.iface.decode("utf-8", "surrogateescape"),
-        "server": socket.inet_ntoa(conf.server),
-        "client": socket.inet_ntoa(conf.client),
-        "gateway": socket.inet_ntoa(conf.gateway),
-    }
+    if abi_version == 12:
+        conf = model.unpack_netdump_conf(raw)
+        iface, af, addresses = conf.iface, abi.AF_INET, (conf.server, conf.client, conf.gateway)
+    else:
+        arg = model.unpack(raw)
+        iface, af, addresses = arg.iface, arg.af, (arg.server, arg.client, arg.gateway)
+    shown = {"interface": iface.decode("utf-8", "surrogateescape")}
+    for role, address in zip(("server", "client", "gateway"), addresses, strict=True):
+        shown[role] = listing._ntop(af, address)
+    return shown

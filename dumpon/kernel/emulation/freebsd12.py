@@ -31,7 +31,14 @@ from typing import Any
 
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg12, NetdumpConf
-from dumpon.kernel.emulation.kernel import MockKernel, _copyin, _details, _oserror, _settings
+from dumpon.kernel.emulation.kernel import (
+    MockKernel,
+    _copyin,
+    _details,
+    _oserror,
+    _settings,
+    stored_addresses,
+)
 from dumpon.kernel.emulation.statefile import State
 
 OSRELDATE_12 = 1202000  # 12.2-RELEASE
@@ -186,14 +193,7 @@ class EmulatedKernel(MockKernel):
         netdump = kernel12["netdump"]
         if not (netdump and netdump["enabled"]):
             raise _oserror(errno.ENXIO)
-        return self.abi.pack_netdump_conf(
-            NetdumpConf(
-                iface=netdump["iface"].encode("utf-8", "surrogateescape"),
-                server=socket.inet_aton(netdump["server"]),
-                client=socket.inet_aton(netdump["client"]),
-                gateway=socket.inet_aton(netdump["gateway"]),
-            )
-        )
+        return self.abi.pack_netdump_conf(NetdumpConf(**stored_addresses(netdump)))
 
 
 def _copy_key(request: DumpArg12) -> dict[str, str]:

@@ -19,7 +19,7 @@ import os
 import socket
 import stat
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from dumpon.errors import strerror
 from dumpon.kernel import abi
@@ -197,15 +197,7 @@ class MockKernel:
         config = state["netdump"]
         if config is None:
             raise _oserror(errno.ENXIO)
-        return self.abi.pack(
-            DumpArg(
-                iface=config["iface"].encode("utf-8", "surrogateescape"),
-                server=socket.inet_aton(config["server"]),
-                client=socket.inet_aton(config["client"]),
-                gateway=socket.inet_aton(config["gateway"]),
-                af=config["af"],
-            )
-        )
+        return self.abi.pack(DumpArg(**stored_addresses(config), af=config["af"]))
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -233,6 +225,23 @@ def _details(entry: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, ob
     """A stored target as target_details() shows it: settings and facts, never key bytes."""
     shown = {key: value for key, value in entry.items() if key != "encrypted_key"}
     return {**shown, **facts.get(entry["name"], {})}
+
+
+class PackedAddresses(TypedDict):
+    iface: bytes
+    server: bytes
+    client: bytes
+    gateway: bytes
+
+
+def stored_addresses(config: Mapping[str, str]) -> PackedAddresses:
+    """A stored netdump configuration's interface and IPv4 addresses, as the structs hold them."""
+    return {
+        "iface": config["iface"].encode("utf-8", "surrogateescape"),
+        "server": socket.inet_aton(config["server"]),
+        "client": socket.inet_aton(config["client"]),
+        "gateway": socket.inet_aton(config["gateway"]),
+    }
 
 
 def _insert(state: State, index: int, entry: dict[str, Any]) -> None:
