@@ -17,11 +17,12 @@ import errno
 import os
 import stat
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from dumpon import inet
+from dumpon.errors import strerror
 from dumpon.kernel import abi
-from dumpon.kernel.abi import DataModel, DumpArg
+from dumpon.kernel.abi import DataModel, DumpArg, DumpArg12
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP
 from dumpon.kernel.emulation.statefile import State, StateFile
 
@@ -74,7 +75,7 @@ class MockKernel:
     def open(self, path: str) -> int:
         if path == PATH_NETDUMP:
             if not self._features(self.state.read())["netdump"]:
-                raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+                raise OSError(errno.ENOENT, strerror(errno.ENOENT), path)
             device = _Device("netdump", "netdump")
         elif path == PATH_DEVNULL:
             device = _Device("null", "null")
@@ -137,6 +138,10 @@ class MockKernel:
             if any(entry["name"] == target for entry in state["dumpers"]):
                 state["facts"].setdefault(target, {}).update(facts)
 
+    def target_details(self) -> list[dict[str, object]]:
+        state = self.state.read()
+        return [_details(entry, state["facts"]) for entry in state["dumpers"]]
+
     # --- the kernel's rules -------------------------------------------------------------
 
     def _set_netdump(self, state: State, arg: DumpArg) -> None:
@@ -191,15 +196,7 @@ class MockKernel:
         config = state["netdump"]
         if config is None:
             raise _oserror(errno.ENXIO)
-        return self.abi.pack(
-            DumpArg(
-                iface=config["iface"].encode("utf-8", "surrogateescape"),
-                server=inet.parse_packed(config["server"]),
-                client=inet.parse_packed(config["client"]),
-                gateway=inet.parse_packed(config["gateway"]),
-                af=config["af"],
-            )
-        )
+        return self.abi.pack(DumpArg(**stored_addresses(config), af=config["af"]))
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -221,6 +218,29 @@ class MockKernel:
     @staticmethod
     def _features(state: State) -> dict[str, bool]:
         return {**DEFAULT_FEATURES, **state.get("features", {})}
+
+
+def _details(entry: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, object]:
+    """A stored target as target_details() shows it: settings and facts, never key bytes."""
+    shown = {key: value for key, value in entry.items() if key != "encrypted_key"}
+    return {**shown, **facts.get(entry["name"], {})}
+
+
+class PackedAddresses(TypedDict):
+    iface: bytes
+    server: bytes
+    client: bytes
+    gateway: bytes
+
+
+def stored_addresses(config: Mapping[str, str]) -> PackedAddresses:
+    """A stored netdump configuration's interface and IPv4 addresses, as the structs hold them."""
+    return {
+        "iface": config["iface"].encode("utf-8", "surrogateescape"),
+        "server": inet.parse_packed(config["server"]),
+        "client": inet.parse_packed(config["client"]),
+        "gateway": inet.parse_packed(config["gateway"]),
+    }
 
 
 def _insert(state: State, index: int, entry: dict[str, Any]) -> None:
@@ -248,7 +268,7 @@ def _remove(state: State, name: str, arg: DumpArg) -> None:
     state["dumpers"] = kept
 
 
-def _settings(arg: DumpArg) -> tuple[str, str]:
+def _settings(arg: DumpArg | DumpArg12) -> tuple[str, str]:
     """The compression and cipher names an entry is stored (and matched for removal) under."""
     return (
         COMPRESSION_NAMES.get(arg.compression, str(arg.compression)),
@@ -264,7 +284,7 @@ def _unconfigure_netdump(state: State) -> None:
     state["netdump"] = None
 
 
-def _copyin(arg: DumpArg) -> bytes:
+def _copyin(arg: DumpArg | DumpArg12) -> bytes:
     """copyin(9) of the wrapped key: read it from the caller's memory, as the kernel does."""
     if arg.encrypted_key_ptr == 0:
         raise _oserror(errno.EFAULT)
@@ -306,4 +326,4 @@ def _sysctl_bytes(value: object) -> bytes:
 
 
 def _oserror(code: int) -> OSError:
-    return OSError(code, os.strerror(code))
+    return OSError(code, strerror(code))
