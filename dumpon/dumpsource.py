@@ -19,6 +19,7 @@ uncompressed body is zero-padded to a multiple of 16 and `dumplength` counts the
 
 from __future__ import annotations
 
+import io
 import os
 import platform
 import secrets
@@ -71,6 +72,7 @@ class Dump:
     header: Callable[[int], bytes]  # dumplength -> the 512-byte KDH
     key_blob: bytes | None
     form: str  # what FILE was taken for, for the user
+    total: int | None = None  # body bytes expected, when known before the end
 
 
 class Body(Protocol):
@@ -320,15 +322,29 @@ def prepare(spec: DumpSpec) -> Dump:
         header = _raw_header(source)
         if header is not None:
             return _raw_dump(spec, source, header)
-        encrypt = spec.public_key is not None or spec.public_key_pem is not None
-        blob, context = _fresh_key(spec) if encrypt else (None, None)
-        key = blob.pack() if blob is not None else None
-        cipher = blob.cipher if blob is not None else ENC_NONE
-        body = build_body(source, None, spec.compression, context, cipher)
-        return Dump(body, synthesized_header(spec, len(key or b"")), key, "body")
+        return prepare_body(spec, source)
     except BaseException:
         source.close()
         raise
+
+
+def prepare_body(spec: DumpSpec, source: BinaryIO) -> Dump:
+    """`source` as the body of a dump with a synthesized header (netdump check's pattern)."""
+    encrypt = spec.public_key is not None or spec.public_key_pem is not None
+    blob, context = _fresh_key(spec) if encrypt else (None, None)
+    key = blob.pack() if blob is not None else None
+    cipher = blob.cipher if blob is not None else ENC_NONE
+    body = build_body(source, None, spec.compression, context, cipher)
+    total = None if spec.compression != COMP_NONE else _regular_size(source)
+    return Dump(body, synthesized_header(spec, len(key or b"")), key, "body", total)
+
+
+def _regular_size(source: BinaryIO) -> int | None:
+    try:
+        info = os.fstat(source.fileno())
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def _raw_dump(spec: DumpSpec, source: BinaryIO, header: KernelDumpHeader) -> Dump:
@@ -353,4 +369,4 @@ def _raw_dump(spec: DumpSpec, source: BinaryIO, header: KernelDumpHeader) -> Dum
     raw = header.pack()
     body = PlainBody(source, header.dumplength)
     form = f"raw dump (header version {header.version}, {header.dumplength} body bytes)"
-    return Dump(body, lambda _length: raw, key, form)
+    return Dump(body, lambda _length: raw, key, form, header.dumplength)

@@ -218,6 +218,23 @@ class _Run:
         return ToolError(f"dump failed while sending {where}: {machine.failure}", Exit.TEMPFAIL)
 
 
+IP_MTU: Final = 14  # Linux <linux/in.h>: the path MTU of a connected socket
+DEFAULT_MTU: Final = 1500
+
+
+def path_mtu(server: str, iface: str | None) -> int:
+    """The MTU on the way to `server` (through `iface` where the process may bind to it),
+    as the host's routing knows it; Ethernet's 1500 where the platform cannot tell."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            if iface is not None:
+                _bind_to_device(probe, iface, [])
+            probe.connect((server, HERALD_PORT))
+            return int(probe.getsockopt(socket.IPPROTO_IP, IP_MTU))
+        except OSError:
+            return DEFAULT_MTU
+
+
 def _route_source(server: str) -> str:
     """The source address the host's routing picks for `server` (connect() sends nothing)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
