@@ -110,6 +110,11 @@ def _bind_error(exc: OSError, endpoints: Endpoints) -> ToolError:
     return ToolError(f"bind {where}: {strerror(exc.errno or 0)}", Exit.OSERR)
 
 
+def _destination(port: int, herald_port: int) -> int:
+    """The machine says 20023 until the first ACK; the herald port may be another here."""
+    return herald_port if port == HERALD_PORT else port
+
+
 class _Run:
     """One dump's event loop: socket and clock on one side, the machine on the other."""
 
@@ -135,7 +140,7 @@ class _Run:
     def transmit(self, action: Transmit | None, server_port: int) -> None:
         if action is None:
             return
-        port = server_port if action.port == HERALD_PORT else action.port
+        port = _destination(action.port, server_port)
         address = (self.server, port)
         sendto = self.sock.sendto
         try:
@@ -190,7 +195,7 @@ class _Run:
                 self.transmit(machine.timeout(clock()), server_port)
                 continue
             except OSError as exc:
-                self.network_error(exc, machine.port)
+                self.network_error(exc, _destination(machine.port, server_port))
                 continue
             now = clock()
             if address == server:

@@ -16,6 +16,9 @@ from dumpon.protocol.client import ClientMachine, Tunables
 from dumpon.sender import Endpoints, SendResult, path_mtu, send
 
 
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+
+
 @dataclass(frozen=True, slots=True)
 class Overrides:
     """Command-line values that win over the backend's tunables (None: keep the backend's)."""
@@ -80,7 +83,11 @@ def run(
         tunables=tunables,
         ack_exact=order != 12,
     )
-    result = send(machine, dump, endpoints, progress_display(dump.total, quiet))
+    try:
+        result = send(machine, dump, endpoints, progress_display(dump.total, quiet))
+    except KeyboardInterrupt:
+        # Raised here, not left to click, which would turn it into a silent exit 0.
+        raise ToolError("interrupted", INTERRUPTED) from None
     for text in result.warnings:
         warn(prog, text)
     return result
