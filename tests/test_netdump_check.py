@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -16,6 +15,7 @@ from tests.ekcd_support import make_key_pair
 from tests.netdump_receiver import Receiver
 from tests.netns_topology import PYTHON, ROOT, Topology, requires_netns, three_namespaces
 from tests.support import run, script
+from tests.test_send_parts import write_emulation_state
 
 FAST = ["--polls", "20", "--retries", "2", "--client-port", "0"]
 
@@ -52,19 +52,7 @@ def test_check_without_configuration(tmp_path: Path) -> None:
 
 def test_tunables_come_from_the_backend(tmp_path: Path) -> None:
     state = tmp_path / "kernel.json"
-    # The emulation's documented override: a "sysctl" object in its state file.
-    state.write_text(
-        json.dumps(
-            {
-                "format": "dumpon-mock-kernel",
-                "version": 1,
-                "dumpers": [],
-                "netdump": None,
-                "facts": {},
-                "sysctl": {"net.netdump.path": "from/sysctl", "net.netdump.retries": 0},
-            }
-        )
-    )
+    write_emulation_state(state, {"net.netdump.path": "from/sysctl", "net.netdump.retries": 0})
     receiver = Receiver(timeout=10).start()
     done = run(
         [script("netdump"), "check", "-s", "127.0.0.1", "--port", str(receiver.herald_port),

@@ -15,6 +15,20 @@ from dumpon.netdumpconfig import read_tunables
 from dumpon.protocol.client import ClientStats, Tunables
 
 
+def write_emulation_state(path: Path, sysctl: dict[str, object]) -> None:
+    """An emulated kernel with nothing configured and these sysctl overrides (the
+    documented way to change its tunables)."""
+    state = {
+        "format": "dumpon-mock-kernel",
+        "version": 1,
+        "dumpers": [],
+        "netdump": None,
+        "facts": {},
+        "sysctl": sysctl,
+    }
+    path.write_text(json.dumps(state))
+
+
 def test_plain_progress_lines() -> None:
     out = io.StringIO()
     progress = LineProgress(out, 1000, interval=0.0)
@@ -53,18 +67,7 @@ def test_emulation_tunables(tmp_path: Path) -> None:
     assert kernel.sysctl("net.debugnet.npolls") == (2000).to_bytes(4, "little")
     content = json.loads(state.read_text()) if state.exists() else None
     assert content is None  # reading creates nothing
-    state.write_text(
-        json.dumps(
-            {
-                "format": "dumpon-mock-kernel",
-                "version": 1,
-                "dumpers": [],
-                "netdump": None,
-                "facts": {},
-                "sysctl": {"net.netdump.polls": 7, "net.netdump.path": "p"},
-            }
-        )
-    )
+    write_emulation_state(state, {"net.netdump.polls": 7, "net.netdump.path": "p"})
     tunables, path = read_tunables(MockKernel(str(state)))
     assert (tunables.polls, tunables.retries, path) == (7, 10, "p")
     assert MockKernel(str(state)).sysctl("net.debugnet.npolls") == (7).to_bytes(4, "little")
