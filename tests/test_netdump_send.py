@@ -163,6 +163,21 @@ def test_raw_dump_keeps_its_header_and_key(tmp_path: Path) -> None:
     assert "raw dump (header version 4, 8192 body bytes)" in out
 
 
+def test_dump_at_the_end_of_a_device_image(tmp_path: Path) -> None:
+    """A whole swap partition's image: the dump lies at its end, found from the last block."""
+    body = os.urandom(4096 * 3)
+    header = KernelDumpHeader(
+        "amd64", 2, len(body) - 100, 1, "host", "FreeBSD 14\n", "panic: y", blocksize=512,
+        dumpextent=len(body),
+    ).pack()  # fmt: skip
+    device = tmp_path / "swap.img"
+    device.write_bytes(os.urandom(70_000) + header + body + header)
+    got, out = send(device)
+    assert got.kdh == header
+    assert bytes(got.body) == body[:-100]
+    assert "raw dump (header version 4, 12188 body bytes)" in out
+
+
 def _netdump(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [script("netdump"), *args], capture_output=True, text=True, timeout=timeout, check=False
