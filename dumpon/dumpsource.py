@@ -21,6 +21,7 @@ uncompressed body is zero-padded to a multiple of 16 and `dumplength` counts the
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import platform
@@ -248,7 +249,8 @@ def open_source(path: str) -> BinaryIO:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
-        code = Exit.NOINPUT if exc.errno in (2, 20) else Exit.IOERR  # ENOENT, ENOTDIR
+        missing = (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ELOOP)
+        code = Exit.NOINPUT if exc.errno in missing else Exit.IOERR
         raise ToolError(f"{path}: {strerror(errno_of(exc))}", code) from None
     mode = os.fstat(fd).st_mode
     if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):

@@ -265,6 +265,22 @@ def test_bad_arguments(tmp_path: Path, args: list[str], code: int, message: str)
     assert message in done.stderr
 
 
+def test_unreadable_file_runs_as_nobody(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to nobody")
+    core = tmp_path / "core"
+    core.write_bytes(b"x")
+    core.chmod(0o600)
+    tmp_path.chmod(0o755)
+    done = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", script("netdump"),
+         "send", str(core), "-s", "127.0.0.1", "--client-port", "0", "--port", "9"],
+        capture_output=True, text=True, timeout=20, check=False,
+    )  # fmt: skip
+    assert done.returncode == 66, done.stderr
+    assert f"{core}: Permission denied" in done.stderr
+
+
 def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     core = tmp_path / "core"
     core.write_bytes(b"x")
