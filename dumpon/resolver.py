@@ -43,3 +43,11 @@ def resolve_ipv4(host: str) -> str:
     except UnicodeError:
         raise ResolveError(host, f"{host}: invalid host name") from None
     return str(answers[0][4][0])
+
+
+def resolve_server(host: str) -> str:
+    """resolve_ipv4() for tools whose errors name the value: the host comes first."""
+    try:
+        return resolve_ipv4(host)
+    except ResolveError as exc:
+        raise ToolError(exc.naming_host(), exc.exit_code) from None
