@@ -1,6 +1,6 @@
 """`netdumpd`: the dump server, FreeBSD netdumpd's options plus limits and tunables.
 
-    netdumpd [-D] [-a addr] [-d dumpdir] [-i script] [-P pidfile] [-p path] [--port N] ...
+netdumpd [-D] [-a addr] [-d dumpdir] [-i script] [-P pidfile] [-p path] [--port N] ...
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from dumpon.server.loop import Server
 
 PROG = "netdumpd"
-app = new_app(PROG, "Receive FreeBSD kernel dumps sent by netdump(4).")
+app = new_app(PROG, "Receive FreeBSD kernel dumps sent by netdump(4).", add_completion=False)
 _SIZE = re.compile(r"(\d+)([KMGT]?)i?B?", re.IGNORECASE)
 _UNITS = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
 

@@ -90,9 +90,7 @@ class HandlerRunner:
         for entry in self._running:
             status = entry.process.poll()
             if status is None and now >= entry.deadline:
-                log.warning(
-                    "Process %d exceeded %g s; killed", entry.process.pid, self._time_limit
-                )
+                log.warning("Process %d exceeded %g s; killed", entry.process.pid, self._time_limit)
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(entry.process.pid, signal.SIGKILL)
                 status = entry.process.wait()

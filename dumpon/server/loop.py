@@ -87,7 +87,8 @@ class Server:
         return len(self._dumps)
 
     def run(self) -> None:
-        log.info("Waiting for clients.")
+        address, port = self._herald.getsockname()
+        log.info("Waiting for clients on %s:%d.", address, port)
         try:
             while not self._stopping:
                 for key, _ in self._selector.select(self._sleep()):
@@ -113,9 +114,7 @@ class Server:
     def _heralds(self) -> None:
         for _ in range(BATCH):
             try:
-                data, source, destination = sockets.receive_herald(
-                    self._herald, len(self._buffer)
-                )
+                data, source, destination = sockets.receive_herald(self._herald, len(self._buffer))
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:

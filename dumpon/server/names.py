@@ -1,11 +1,11 @@
 """File names of one dump, as the reference server lays them out in a client directory.
 
-    bounds.<host>          next index, decimal and a newline
-    info.<host>.<N>        the info file, created exclusively: it claims index N
-    vmcore.<host>.<N>      the body; renamed to vmcore_encrypted.<host>.<N> and given a
-                           .gz/.zst suffix once the kernel dump header says so
-    key.<host>.<N>         the EKCD key blob, mode 0400
-    {vmcore,info,key}.<host>.last   symbolic links to the latest complete dump
+bounds.<host>          next index, decimal and a newline
+info.<host>.<N>        the info file, created exclusively: it claims index N
+vmcore.<host>.<N>      the body; renamed to vmcore_encrypted.<host>.<N> and given a
+                       .gz/.zst suffix once the kernel dump header says so
+key.<host>.<N>         the EKCD key blob, mode 0400
+{vmcore,info,key}.<host>.last   symbolic links to the latest complete dump
 """
 
 from __future__ import annotations

@@ -97,7 +97,9 @@ def _read_bounds(dir_fd: int, host: str) -> int | None:
 
 def _write_bounds(dir_fd: int, host: str, next_index: int) -> None:
     try:
-        fd = os.open(bounds_name(host), os.O_WRONLY | os.O_CREAT | _HINT_FLAGS, 0o600, dir_fd=dir_fd)
+        fd = os.open(
+            bounds_name(host), os.O_WRONLY | os.O_CREAT | _HINT_FLAGS, 0o600, dir_fd=dir_fd
+        )
     except OSError:
         return
     try:

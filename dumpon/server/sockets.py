@@ -33,9 +33,7 @@ def herald_socket(address: str, port: int) -> socket.socket:
     return sock
 
 
-def receive_herald(
-    sock: socket.socket, size: int
-) -> tuple[bytes, tuple[str, int], str | None]:
+def receive_herald(sock: socket.socket, size: int) -> tuple[bytes, tuple[str, int], str | None]:
     """One datagram, its source, and the local address it was sent to (None: unknown)."""
     data, ancillary, _flags, source = sock.recvmsg(size, _CMSG_SPACE)
     destination = None
@@ -62,5 +60,3 @@ def dump_socket(local: str, peer: tuple[str, int]) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
