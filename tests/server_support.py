@@ -58,8 +58,9 @@ def running_server(dumpdir: Path, **settings: object) -> Iterator[RunningServer]
 class RawClient:
     """One client socket: HERALD to the server's port, then messages to the dump port."""
 
-    def __init__(self, port: int, source: str = LOOPBACK, timeout: float = 2.0) -> None:
-        self.server_port = port
+    def __init__(self, server: RunningServer, source: str = LOOPBACK, timeout: float = 2.0) -> None:
+        self.server = server
+        self.server_port = server.port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((source, 0))
         self.sock.settimeout(timeout)
@@ -76,6 +77,7 @@ class RawClient:
         )
         data, source = self.sock.recvfrom(64)
         assert parse_ack(data) == 1
+        wait_for(self.server.server.named)  # the name lookup runs in the background
         self.dump_port = source[1]
         self.seqno = 2
         return source[1]

@@ -86,6 +86,10 @@ class Server:
     def dumps(self) -> int:
         return len(self._dumps)
 
+    def named(self) -> bool:
+        """Whether every dump in progress has its files (for tests and tools)."""
+        return all(dump.files is not None for dump in list(self._dumps.values()))
+
     def run(self) -> None:
         address, port = self._herald.getsockname()
         log.info("Waiting for clients on %s:%d.", address, port)
@@ -211,6 +215,12 @@ class Server:
         self._name(dump, answer[0])
         return True
 
+    def _named_now(self, dump: Dump) -> bool:
+        """Give a dump that is ending its files now: the name if known, else the address."""
+        if dump.files is None and not self._try_name(dump):
+            self._name(dump, None)
+        return dump.peer in self._dumps
+
     def _name(self, dump: Dump, ptr: str | None) -> None:
         self._name_deadline.pop(dump.peer, None)
         host = host_label(ptr, dump.address)
@@ -274,10 +284,8 @@ class Server:
             self._forget(dump)
 
     def _finish(self, dump: Dump, finished: Finished) -> None:
-        if dump.files is None:
-            self._name(dump, None)  # no name yet: the dotted address it is
-            if dump.peer not in self._dumps:
-                raise DumpFailed("Dump unsuccessful: no files")
+        if not self._named_now(dump):
+            raise DumpFailed("Dump unsuccessful: no files")
         dump.finish(finished)
         log.info("Completed dump from client %s [%s]", dump.host, dump.address)
         self._run_handler(dump, "success")
@@ -293,10 +301,8 @@ class Server:
 
     def _end(self, dump: Dump, last_line: str, reason: str) -> None:
         """End a dump that did not finish: flush, closing lines, handler."""
-        if dump.files is None:
-            self._name(dump, None)
-            if dump.peer not in self._dumps:
-                return
+        if not self._named_now(dump):
+            return
         try:
             dump.flush()
         except DumpFailed as exc:
