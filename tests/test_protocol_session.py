@@ -112,6 +112,16 @@ def test_missing_key_makes_the_dump_incomplete() -> None:
     assert not session.complete
 
 
+def test_kdh_in_pieces() -> None:
+    session = ServerSession()
+    kdh = _kdh(0)
+    first = session.receive(_msg(MessageType.KDH, 2, 0, kdh[:300]))
+    assert (first.ack, first.event) == (pack_ack(2), None)
+    second = session.receive(_msg(MessageType.KDH, 3, 300, kdh[300:]))
+    assert isinstance(second.event, HeaderReceived)
+    assert session.receive(_msg(MessageType.KDH, 2, 0, kdh[:300])).ack == pack_ack(2)
+
+
 def test_bad_parity_is_acked_and_reported() -> None:
     raw = bytearray(_kdh(0))
     raw[100] ^= 1
@@ -128,7 +138,8 @@ def test_bad_parity_is_acked_and_reported() -> None:
         (pack_header(3, 2, 0, 5) + b"abc", "does not match"),
         (_msg(MessageType.HERALD, 2), "unexpected message type 1"),
         (pack_header(9, 2, 0, 0), "unexpected message type 9"),
-        (_msg(MessageType.KDH, 2, 0, bytes(100)), "bad KDH: 100 bytes"),
+        (_msg(MessageType.KDH, 2, 512, bytes(100)), "KDH data at offset 512"),
+        (_msg(MessageType.KDH, 2, 0, bytes(512)), "bad KDH: header version 0"),
         (_msg(MessageType.EKCD_KEY, 2, 65536, b"k"), "past the limit"),
     ],
 )

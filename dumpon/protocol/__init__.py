@@ -18,5 +18,11 @@ Public API (import from the submodules):
   path); ServerSession(max_payload=, max_body=).receive(datagram) -> Outcome(ack, event,
   reason) with events BodyData, KeyData, HeaderReceived, Finished; state (SessionState),
   body / key (RangeSet), header, header_raw, holes(), key_blob(), key_size, complete,
-  any_data_received.
+  any_data_received.  A KDH may arrive in pieces (payloads under 512 bytes).
+- `dumpon.protocol.client`: the kernel's side.  ClientMachine(payload=, herald=,
+  key_blob=, order=12|13, tunables=Tunables(polls, retries, arp_retries, poll_interval),
+  staging=, ack_exact=) with events start(now), send_body(offset, data, now),
+  finish_body(kdh, now), receive(datagram, port, now), timeout(now), each returning a
+  Transmit(port, datagrams, wake_at) or None; state (ClientState), wants_body, port,
+  seqno, stats (ClientStats), failure, failed_in; ProtocolError; STAGING_SIZE.
 """

@@ -116,6 +116,8 @@ class ServerSession:
         self._key_bytes = bytearray()
         self.header: KernelDumpHeader | None = None
         self.header_raw: bytes | None = None
+        self._header_parts = RangeSet()
+        self._header_bytes = bytearray(KDH_SIZE)
         self.any_data_received = False  # netdumpd: a new HERALD before data is a retransmit
 
     def receive(self, datagram: bytes | bytearray | memoryview) -> Outcome:
@@ -155,16 +157,27 @@ class ServerSession:
         return Outcome(pack_ack(message.seqno), KeyData(message.offset, message.payload))
 
     def _kdh(self, message: Message) -> Outcome:
-        raw = message.payload[:KDH_SIZE]
+        """A KDH fits one packet at any real MTU; smaller payloads get it in pieces, which are
+        put together by offset like the body's."""
+        end = min(message.offset + len(message.payload), KDH_SIZE)
+        if message.offset >= KDH_SIZE:
+            return Outcome(None, reason=f"KDH data at offset {message.offset}, past {KDH_SIZE}")
+        piece = message.payload[: end - message.offset]
         if self.header_raw is not None:
-            if raw == self.header_raw:
+            if self.header_raw[message.offset : end] == piece:
                 return Outcome(pack_ack(message.seqno))
             return Outcome(None, reason="a second, different KDH in the same dump")
+        self._header_parts.add(message.offset, end)
+        self._header_bytes[message.offset : end] = piece
+        self.any_data_received = True
+        if not self._header_parts.covers(0, KDH_SIZE):
+            return Outcome(pack_ack(message.seqno))
+        raw = bytes(self._header_bytes)
         try:
             header = KernelDumpHeader.parse(raw, check_parity=False)
         except KdhError as exc:
+            self._header_parts = RangeSet()
             return Outcome(None, reason=f"bad KDH: {exc}")
-        self.any_data_received = True
         self.header, self.header_raw = header, raw
         return Outcome(pack_ack(message.seqno), HeaderReceived(header, raw, parity(raw) == 0))
 
