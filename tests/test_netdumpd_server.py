@@ -186,7 +186,7 @@ def test_invalid_messages_get_no_ack(tmp_path: Path) -> None:
             Message(MessageType.HERALD, 8, 0, b"").pack(),  # HERALD on the dump port
             Message(MessageType.VMCORE, 9, (1 << 64) - 10, b"z" * 100).pack(),  # huge offset
             Message(MessageType.VMCORE, 9, 1 << 20, b"z").pack(),  # past --max-dump-size
-            Message(MessageType.KDH, 9, 0, b"short").pack(),
+            Message(MessageType.KDH, 9, 600, b"past the header").pack(),
         ):
             client.send_raw(bad)
             assert client.ack() is None, bad[:HEADER_SIZE]

@@ -58,7 +58,7 @@ def _dumpdir(path: Path) -> int:
 
 
 def _handler_script(path: Path | None) -> Path | None:
-    if path is not None and not os.access(path, os.X_OK):
+    if path is not None and not (path.is_file() and os.access(path, os.X_OK)):
         raise ToolError(f"cannot access {path}: not an executable file", Exit.UNAVAILABLE)
     return path.absolute() if path is not None else None
 
