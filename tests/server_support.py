@@ -7,10 +7,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from dumpon.protocol.kdh import KernelDumpHeader
 from dumpon.protocol.wire import Message, MessageType, herald_payload, parse_ack
@@ -58,9 +59,18 @@ def running_server(dumpdir: Path, **settings: object) -> Iterator[RunningServer]
 class RawClient:
     """One client socket: HERALD to the server's port, then messages to the dump port."""
 
-    def __init__(self, server: RunningServer, source: str = LOOPBACK, timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        port: int,
+        *,
+        settle: Callable[[], bool] | None = None,
+        source: str = LOOPBACK,
+        server: str = LOOPBACK,
+        timeout: float = 2.0,
+    ) -> None:
         self.server = server
-        self.server_port = server.port
+        self.server_port = port
+        self.settle = settle
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((source, 0))
         self.sock.settimeout(timeout)
@@ -73,18 +83,19 @@ class RawClient:
     def herald(self, path: str | bytes = b"") -> int:
         self.sock.sendto(
             Message(MessageType.HERALD, 1, 0, herald_payload(path)).pack(),
-            (LOOPBACK, self.server_port),
+            (self.server, self.server_port),
         )
         data, source = self.sock.recvfrom(64)
         assert parse_ack(data) == 1
-        wait_for(self.server.server.named)  # the name lookup runs in the background
+        if self.settle is not None:
+            wait_for(self.settle)  # the name lookup runs in the background
         self.dump_port = source[1]
         self.seqno = 2
         return source[1]
 
     def send_raw(self, datagram: bytes) -> None:
         assert self.dump_port is not None
-        self.sock.sendto(datagram, (LOOPBACK, self.dump_port))
+        self.sock.sendto(datagram, (self.server, self.dump_port))
 
     def send(self, kind: int, offset: int, payload: bytes) -> int:
         """Send one message with the next seqno; returns that seqno."""
@@ -117,6 +128,11 @@ class RawClient:
                 ack = self.ack()
                 assert ack is not None, f"missing ACKs {sorted(sent)}"
                 sent.discard(ack)
+
+
+def client_of(server: RunningServer, **settings: Any) -> RawClient:
+    """A client of an in-process server that waits, after its HERALD, for the dump's files."""
+    return RawClient(server.port, settle=server.server.named, **settings)
 
 
 def header(length: int, **fields: object) -> bytes:

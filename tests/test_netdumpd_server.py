@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dumpon.protocol.wire import HEADER_SIZE, Message, MessageType
-from tests.server_support import RawClient, header, running_server, wait_for
+from tests.server_support import client_of, header, running_server, wait_for
 
 HANDLER = """#!/bin/sh
 {{ printf '%s\\n' "$@"; env | sort; }} > "{out}/handler.$1.$$"
@@ -40,7 +40,7 @@ def test_a_whole_dump_lands_with_the_reference_layout(tmp_path: Path, handler: P
     body = os.urandom(200_000)
     key = os.urandom(4096)
     with running_server(crash, handler=handler) as server:
-        client = RawClient(server)
+        client = client_of(server)
         client.herald()
         for offset in range(0, 4096, 1448):
             client.exchange(MessageType.EKCD_KEY, offset, key[offset : offset + 1448])
@@ -74,7 +74,7 @@ def test_a_whole_dump_lands_with_the_reference_layout(tmp_path: Path, handler: P
 def test_compressed_dump_is_renamed_and_trimmed_once(tmp_path: Path) -> None:
     body = os.urandom(8192)
     with running_server(tmp_path) as server:
-        client = RawClient(server)
+        client = client_of(server)
         client.herald()
         client.body(body)
         kdh = header(5000, compression=2)
@@ -94,7 +94,7 @@ def _open_fds() -> int:
 
 def test_duplicate_heralds_reuse_the_dump_socket(tmp_path: Path) -> None:
     with running_server(tmp_path) as server:
-        client = RawClient(server)
+        client = client_of(server)
         port = client.herald()
         before = _open_fds()
         for _ in range(20):
@@ -106,7 +106,7 @@ def test_duplicate_heralds_reuse_the_dump_socket(tmp_path: Path) -> None:
 def test_a_new_herald_after_data_ends_the_old_dump(tmp_path: Path, handler: Path) -> None:
     body = os.urandom(50_000)
     with running_server(tmp_path, handler=handler) as server:
-        client = RawClient(server)
+        client = client_of(server)
         first = client.herald()
         client.body(body)
         assert client.herald() != first
@@ -123,7 +123,7 @@ def test_a_new_herald_after_data_ends_the_old_dump(tmp_path: Path, handler: Path
 def test_after_the_timeout_every_acknowledged_byte_is_on_disk(tmp_path: Path) -> None:
     body = os.urandom(100_000)
     with running_server(tmp_path, timeout=0.3) as server:
-        client = RawClient(server)
+        client = client_of(server)
         client.herald()
         client.body(body[:60_000])
         client.exchange(MessageType.VMCORE, 80_000, body[80_000:81_000])
@@ -138,7 +138,7 @@ def test_after_the_timeout_every_acknowledged_byte_is_on_disk(tmp_path: Path) ->
 def test_shutdown_flushes_and_closes_every_dump(tmp_path: Path) -> None:
     body = os.urandom(30_000)
     with running_server(tmp_path) as server:
-        client = RawClient(server)
+        client = client_of(server)
         client.herald()
         client.body(body)
     assert (tmp_path / "vmcore.localhost.0").read_bytes() == body
@@ -165,7 +165,7 @@ def test_herald_paths_stay_beneath_the_dump_directory(
     (crash / "escape").symlink_to(str(tmp_path / "outside"))
     (tmp_path / "outside").mkdir()
     with running_server(crash) as server:
-        client = RawClient(server)
+        client = client_of(server)
         client.herald(path)
         client.exchange(MessageType.FINISHED, 0, b"")
     assert (crash / where / "info.localhost.0").exists()
@@ -174,7 +174,7 @@ def test_herald_paths_stay_beneath_the_dump_directory(
 
 def test_invalid_messages_get_no_ack(tmp_path: Path) -> None:
     with running_server(tmp_path, max_dump_size=1 << 20) as server:
-        client = RawClient(server, timeout=0.1)
+        client = client_of(server, timeout=0.1)
         client.herald()
         good = Message(MessageType.VMCORE, 7, 0, b"x" * 100).pack()
         for bad in (
@@ -197,7 +197,7 @@ def test_invalid_messages_get_no_ack(tmp_path: Path) -> None:
 def test_jumbo_payloads_are_accepted(tmp_path: Path) -> None:
     body = os.urandom(8948 * 10)
     with running_server(tmp_path) as server:
-        client = RawClient(server)
+        client = client_of(server)
         client.herald()
         client.body(body, chunk=8948)
         client.exchange(MessageType.FINISHED, 0, b"")
@@ -207,7 +207,7 @@ def test_jumbo_payloads_are_accepted(tmp_path: Path) -> None:
 def test_clients_are_keyed_by_address_and_port(tmp_path: Path) -> None:
     bodies = [os.urandom(20_000) for _ in range(3)]
     with running_server(tmp_path) as server:
-        clients = [RawClient(server) for _ in bodies]
+        clients = [client_of(server) for _ in bodies]
         for client in clients:
             client.herald()
         for client, body in zip(clients, bodies, strict=True):
@@ -220,7 +220,7 @@ def test_clients_are_keyed_by_address_and_port(tmp_path: Path) -> None:
 
 def test_a_herald_flood_is_bounded(tmp_path: Path) -> None:
     with running_server(tmp_path, max_clients=5) as server:
-        clients = [RawClient(server, timeout=0.15) for _ in range(12)]
+        clients = [client_of(server, timeout=0.15) for _ in range(12)]
         answered = 0
         for client in clients:
             try:
@@ -235,7 +235,7 @@ def test_a_herald_flood_is_bounded(tmp_path: Path) -> None:
 
 def test_minfree_refuses_new_dumps(tmp_path: Path) -> None:
     with running_server(tmp_path, minfree=1 << 62) as server:
-        client = RawClient(server, timeout=0.3)
+        client = client_of(server, timeout=0.3)
         with pytest.raises(TimeoutError):
             client.herald()
     assert list(tmp_path.iterdir()) == []
@@ -244,7 +244,7 @@ def test_minfree_refuses_new_dumps(tmp_path: Path) -> None:
 def test_rotation_keeps_at_most_max_dumps(tmp_path: Path) -> None:
     with running_server(tmp_path, max_dumps=2, rotate=True) as server:
         for _ in range(4):
-            client = RawClient(server)
+            client = client_of(server)
             client.herald()
             client.exchange(MessageType.VMCORE, 0, b"data")
             client.exchange(MessageType.FINISHED, 0, b"")
