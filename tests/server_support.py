@@ -113,8 +113,10 @@ class RawClient:
         return parse_ack(data)
 
     def exchange(self, kind: int, offset: int, payload: bytes) -> None:
+        """Send one message and wait for its ACK (ACKs for other seqnos are skipped)."""
         seqno = self.send(kind, offset, payload)
-        assert self.ack() == seqno
+        while (ack := self.ack()) != seqno:
+            assert ack is not None, f"no ACK for {seqno}"
 
     def body(self, data: bytes, chunk: int = 1448) -> None:
         """Send a body in batches of up to 32 packets, each batch waiting for its ACKs."""
