@@ -118,12 +118,13 @@ class RawClient:
         while (ack := self.ack()) != seqno:
             assert ack is not None, f"no ACK for {seqno}"
 
-    def body(self, data: bytes, chunk: int = 1448) -> None:
-        """Send a body in batches of up to 32 packets, each batch waiting for its ACKs."""
+    def body(self, data: bytes, chunk: int = 1448, base: int = 0) -> None:
+        """Send a body (at offset `base`) in batches of up to 32 packets, each batch waiting
+        for its ACKs."""
         offsets = list(range(0, len(data), chunk))
         for first in range(0, len(offsets), 32):
             sent = {
-                self.send(MessageType.VMCORE, offset, data[offset : offset + chunk])
+                self.send(MessageType.VMCORE, base + offset, data[offset : offset + chunk])
                 for offset in offsets[first : first + 32]
             }
             while sent:
