@@ -14,6 +14,7 @@ class Exit(IntEnum):
     FAILURE = 1
     USAGE = 64
     DATAERR = 65
+    NOINPUT = 66
     NOHOST = 68
     UNAVAILABLE = 69
     SOFTWARE = 70
@@ -21,6 +22,9 @@ class Exit(IntEnum):
     OSFILE = 72
     CANTCREAT = 73
     IOERR = 74
+    TEMPFAIL = 75
+    PROTOCOL = 76
+    CONFIG = 78
 
 
 class ToolError(Exception):

@@ -122,6 +122,7 @@ class ClientMachine:
         self.ack_exact = ack_exact
         self.state = ClientState.IDLE
         self.port = HERALD_PORT
+        self._got_port = False
         self.seqno = 1  # base of the operation in flight
         self.failure = ""
         self.failed_in: ClientState | None = None  # the state the dump failed in
@@ -182,8 +183,9 @@ class ClientMachine:
         size = len(datagram)
         if size != ACK_SIZE and (self.ack_exact or size < ACK_SIZE):
             return None
-        if self.state is ClientState.HERALD and self.port == HERALD_PORT:
+        if not self._got_port and self.state is ClientState.HERALD:
             self.port = port  # debugnet_handle_ack(): DN_STATE_GOT_HERALD_PORT
+            self._got_port = True
         if not self._busy:
             self.stats.stray_acks += 1
             return None

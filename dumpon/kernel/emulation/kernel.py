@@ -37,6 +37,19 @@ ENCRYPTION_NAMES = {
     abi.ENC_AES_256_CBC: "aes-256-cbc",
     abi.ENC_CHACHA20: "chacha20",
 }
+# Writable netdump sysctls with FreeBSD's defaults (netdump_client.c, debugnet.c); a
+# "sysctl" object in the state file overrides them, e.g. {"net.netdump.retries": 20}.
+TUNABLE_DEFAULTS: dict[str, str | int] = {
+    "net.netdump.path": "",
+    "net.netdump.polls": 2000,
+    "net.netdump.retries": 10,
+    "net.netdump.arp_retries": 3,
+}
+TUNABLE_ALIASES = {  # 13+: the netdump names are aliases of debugnet's
+    "net.debugnet.npolls": "net.netdump.polls",
+    "net.debugnet.nretries": "net.netdump.retries",
+    "net.debugnet.arp_nretries": "net.netdump.arp_retries",
+}
 # Kernel options, all present by default; tests turn some off to reach the kernel's errors.
 DEFAULT_FEATURES = {"netdump": True, "ekcd": True, "gzio": True, "zstdio": True}
 
@@ -115,6 +128,7 @@ class MockKernel:
     def sysctl(self, name: str) -> bytes:
         state = self.state.read()
         overrides = state.get("sysctl", {})
+        name = TUNABLE_ALIASES.get(name, name)
         if name in overrides:
             return _sysctl_bytes(overrides[name])
         if name == "kern.shutdown.dumpdevname":
@@ -127,6 +141,8 @@ class MockKernel:
             return _sysctl_bytes(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
         if name == "net.netdump.enabled":
             return _sysctl_bytes(int(state["netdump"] is not None))
+        if name in TUNABLE_DEFAULTS:
+            return _sysctl_bytes(TUNABLE_DEFAULTS[name])
         if name.startswith("kern.features."):
             feature = name.removeprefix("kern.features.")
             if self._features(state).get(feature):
@@ -137,6 +153,15 @@ class MockKernel:
         with self.state.update() as state:
             if any(entry["name"] == target for entry in state["dumpers"]):
                 state["facts"].setdefault(target, {}).update(facts)
+
+    def dumper(self, name: str) -> dict[str, Any] | None:
+        """The list entry named `name` (compression, encryption) with the facts recorded for
+        it (public_key, gateway_mac): what `netdump check` reuses; None if there is none."""
+        state = self.state.read()
+        for entry in state["dumpers"]:
+            if entry["name"] == name:
+                return {**entry, **state["facts"].get(name, {})}
+        return None
 
     # --- the kernel's rules -------------------------------------------------------------
 
