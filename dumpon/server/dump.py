@@ -112,16 +112,29 @@ class Dump:
             elif isinstance(event, HeaderReceived):
                 self._apply_header(files, event)
         except OSError as exc:
-            raise DumpFailed(_write_error(exc, event)) from exc
-        if len(self.session.body) > MAX_RANGES:
-            raise DumpFailed("Dump unsuccessful: too many separate pieces of data")
+            offset = event.offset if isinstance(event, BodyData | KeyData) else 0
+            raise DumpFailed(_write_error(exc, offset)) from exc
+
+    def store_body(self, offset: int, data: memoryview) -> None:
+        """Body bytes of a new message; `data` is only valid during this call."""
+        files = self.files
+        if files is None:
+            self.store(BodyData(offset, bytes(data)))
+            return
+        try:
+            files.add_core(offset, data)
+        except OSError as exc:
+            raise DumpFailed(_write_error(exc, offset)) from exc
 
     def flush(self) -> None:
+        """Write buffered body data; called before the ACKs that cover it are sent."""
+        if len(self.session.body) > MAX_RANGES:
+            raise DumpFailed("Dump unsuccessful: too many separate pieces of data")
         if self.files is not None:
             try:
                 self.files.flush()
             except OSError as exc:
-                raise DumpFailed(_write_error(exc, None)) from exc
+                raise DumpFailed(_write_error(exc, 0)) from exc
 
     def _apply_header(self, files: DumpFiles, event: HeaderReceived) -> None:
         """Info lines, renames and trimming, once: a resent header changes nothing."""
@@ -147,7 +160,7 @@ class Dump:
             files.append_info(self._data_line() + "Dump complete\n")
             os.fsync(files.info_fd)
         except OSError as exc:
-            raise DumpFailed(_write_error(exc, None)) from exc
+            raise DumpFailed(_write_error(exc, 0)) from exc
         if not finished.complete:
             log.warning("Dump from %s [%s] finished with data missing", self.host, self.address)
 
@@ -192,8 +205,7 @@ def _size(event: SessionEvent) -> int:
     return 512
 
 
-def _write_error(exc: OSError, event: SessionEvent | None) -> str:
-    offset = event.offset if isinstance(event, BodyData | KeyData) else 0
+def _write_error(exc: OSError, offset: int) -> str:
     reason = os.strerror(exc.errno) if exc.errno is not None else str(exc)
     if exc.errno == errno.EINVAL and exc.filename:
         reason = f"{exc.filename}: {exc.strerror}"

@@ -261,17 +261,25 @@ class Server:
                     continue  # an ICMP error for an earlier ACK; the client is gone or busy
                 if not dump.would_hold(size):
                     continue
+                fast = dump.session.receive_body(view[:size])
+                if fast is not None:
+                    ack, offset, new = fast
+                    acks.append(ack)
+                    if new:
+                        dump.store_body(offset, view[HEADER_SIZE:size])
+                    continue
                 outcome = dump.session.receive(view[:size])
                 if outcome.ack is None:
                     log.debug("Dropped packet from %s: %s", dump.address, outcome.reason)
                     continue
-                dump.last_seen = self._clock()
                 acks.append(outcome.ack)
                 if isinstance(outcome.event, Finished):
                     finished = outcome.event
                     break
                 if outcome.event is not None:
                     dump.store(outcome.event)
+            if acks:
+                dump.last_seen = self._clock()
             dump.flush()
             if finished is not None:
                 self._finish(dump, finished)
