@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dumpon.protocol.wire import HEADER_SIZE, Message, MessageType
+from dumpon.server import loop
 from tests.server_support import client_of, header, running_server, wait_for
 
 HANDLER = """#!/bin/sh
@@ -103,7 +104,21 @@ def test_duplicate_heralds_reuse_the_dump_socket(tmp_path: Path) -> None:
         assert server.server.dumps == 1
 
 
-def test_a_new_herald_after_data_ends_the_old_dump(tmp_path: Path, handler: Path) -> None:
+def test_a_late_copy_of_the_herald_does_not_end_the_dump(tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        client = client_of(server)
+        port = client.herald()
+        client.exchange(MessageType.VMCORE, 0, b"first")
+        assert client.herald() == port  # within HERALD_REPEAT_WINDOW: a delayed copy
+        client.exchange(MessageType.VMCORE, 5, b"second")
+        client.exchange(MessageType.FINISHED, 0, b"")
+    assert (tmp_path / "vmcore.localhost.0").read_bytes() == b"firstsecond"
+
+
+def test_a_new_herald_after_data_ends_the_old_dump(
+    tmp_path: Path, handler: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loop, "HERALD_REPEAT_WINDOW", 0.0)
     body = os.urandom(50_000)
     with running_server(tmp_path, handler=handler) as server:
         client = client_of(server)

@@ -65,7 +65,7 @@ class Dump:
         self.sock = sock
         self.place = place
         self.session = session
-        self.last_seen = now
+        self.started = self.last_seen = now
         self.host: str | None = None
         self.files: DumpFiles | None = None
         self._waiting: list[SessionEvent] = []

@@ -29,6 +29,11 @@ log = logging.getLogger("netdumpd")
 
 # Datagrams read from one dump socket before the loop turns to the others.
 BATCH = 64
+# A HERALD from a client whose dump has data is normally a new dump (the old one failed on
+# the client), but one that arrives this soon after the first is a delayed copy: a client
+# that resends its HERALD because our ACK was slow may get the first ACK and start sending
+# before the copy arrives.  A kernel needs longer than this to give up and start again.
+HERALD_REPEAT_WINDOW = 1.0
 # Longest sleep of the loop: timeouts and handler time limits are checked this often.
 TICK = 1.0
 
@@ -135,7 +140,8 @@ class Server:
             return
         current = self._dumps.get(herald.source)
         if current is not None:
-            if not current.session.any_data_received:
+            repeat = self._clock() - current.started < HERALD_REPEAT_WINDOW
+            if repeat or not current.session.any_data_received:
                 self._send(current, pack_ack(message.seqno))  # the client missed our ACK
                 return
             self._end(current, "Dump incomplete: client started a new dump", "timeout")
