@@ -31,6 +31,7 @@ class Received:
     key: bytes = b""
     kdh: bytes = b""
     herald_path: bytes | None = None
+    data_port: int = 0
     finished: Finished | None = None
     session: ServerSession | None = None
 
@@ -95,6 +96,7 @@ class Receiver:
             data.bind((self.address, 0))
             data.connect(client)
             self.result.herald_path = herald.path
+            self.result.data_port = data.getsockname()[1]
         if not session.any_data_received:
             data.send(pack_ack(herald.seqno))
         return data

@@ -58,7 +58,7 @@ def test_dumpon_page_matches_the_option_table() -> None:
         assert f"Fl Fl {name}" in text
 
 
-@pytest.mark.parametrize("command", ["keygen", "interfaces", "route"])
+@pytest.mark.parametrize("command", ["keygen", "interfaces", "route", "send", "check"])
 def test_netdump_page_matches_each_command(command: str) -> None:
     import typer.main
 

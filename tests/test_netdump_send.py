@@ -17,7 +17,7 @@ import zstandard
 from dumpon.crypto import ekcd
 from dumpon.protocol.kdh import KernelDumpHeader
 from tests.ekcd_support import DECRYPTCORE, KeyPair, make_key_pair
-from tests.netdump_receiver import Receiver, Received
+from tests.netdump_receiver import Received, Receiver
 from tests.support import run, script
 
 FAST = ["--polls", "20", "--retries", "2"]  # 10 ms resend interval in these tests
@@ -114,8 +114,17 @@ def test_encrypted_dump_decrypts_with_decryptcore(
     encrypted.write_bytes(bytes(got.body))
     assert DECRYPTCORE is not None
     done = run(
-        [DECRYPTCORE, "-p", str(keys.private_pem), "-k", str(key_file), "-e", str(encrypted)]
-        + ["-c", str(out)]
+        [
+            DECRYPTCORE,
+            "-p",
+            str(keys.private_pem),
+            "-k",
+            str(key_file),
+            "-e",
+            str(encrypted),
+            "-c",
+            str(out),
+        ]
     )
     assert done.returncode == 0, done.stderr
     plain = out.read_bytes()

@@ -15,7 +15,6 @@ from typing import Annotated
 
 import typer
 
-from dumpon.cli import sendrun
 from dumpon.cli.errorpath import warn
 from dumpon.cli.netdump import app
 from dumpon.cli.netdump_route import resolve_server
@@ -41,7 +40,6 @@ from dumpon.cli.netdump_send import (
 from dumpon.errors import Exit, ToolError
 from dumpon.kernel import abi
 from dumpon.protocol.wire import ACK_PORT, HERALD_PORT
-from dumpon.sender import Endpoints
 
 DEFAULT_SIZE = 1 << 20
 PANIC = "netdump check: a test dump, not a panic"
@@ -106,10 +104,12 @@ def check(
     quiet: QuietOption = False,
 ) -> None:
     """Send a short test dump over the netdump configuration and report how it went."""
+    from dumpon.cli import sendrun
     from dumpon.dumpsource import DumpSpec, prepare_body
     from dumpon.kernel.select import open_kernel
     from dumpon.netdumpconfig import NetdumpConfig, read_config
     from dumpon.options import parse_cipher
+    from dumpon.sender import Endpoints
 
     if zstd and gzip:
         raise ToolError("-Z and -z cannot be combined", Exit.USAGE)

@@ -13,13 +13,11 @@ from typing import Annotated
 import typer
 
 from dumpon import inet
-from dumpon.cli import sendrun
 from dumpon.cli.netdump import app
 from dumpon.cli.netdump_route import resolve_server
 from dumpon.errors import Exit, ToolError
 from dumpon.kernel import abi
 from dumpon.protocol.wire import ACK_PORT, HERALD_PORT
-from dumpon.sender import Endpoints
 
 COMPRESSIONS = {"gzip": abi.COMP_GZIP, "zstd": abi.COMP_ZSTD}
 
@@ -145,9 +143,11 @@ def send_command(
     quiet: QuietOption = False,
 ) -> None:
     """Send FILE to SERVER as a FreeBSD kernel sends a dump."""
+    from dumpon.cli import sendrun
     from dumpon.dumpsource import DumpSpec, prepare
     from dumpon.kernel.select import open_kernel
     from dumpon.options import parse_cipher
+    from dumpon.sender import Endpoints
 
     if cipher is not None and pubkey is None:
         raise ToolError("-C needs -k PUBKEY", Exit.USAGE)

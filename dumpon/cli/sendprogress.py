@@ -15,18 +15,17 @@ _LINE_INTERVAL = 1.0  # seconds between plain progress lines
 class LineProgress:
     """One line a second: bytes acknowledged, rate, retransmits."""
 
-    def __init__(self, out: TextIO, total: int | None) -> None:
+    def __init__(self, out: TextIO, total: int | None, interval: float = _LINE_INTERVAL) -> None:
         self._out = out
         self._total = total
+        self._interval = interval
         self._start = time.monotonic()
-        self._next = self._start + _LINE_INTERVAL
-        self._last: tuple[int, ClientStats] | None = None
+        self._next = self._start + interval
 
     def update(self, body_bytes: int, stats: ClientStats) -> None:
-        self._last = (body_bytes, stats)
         now = time.monotonic()
         if now >= self._next:
-            self._next = now + _LINE_INTERVAL
+            self._next = now + self._interval
             self._line(body_bytes, stats, now)
 
     def _line(self, body_bytes: int, stats: ClientStats, now: float) -> None:

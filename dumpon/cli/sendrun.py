@@ -15,7 +15,6 @@ from dumpon.protocol import wire
 from dumpon.protocol.client import ClientMachine, Tunables
 from dumpon.sender import Endpoints, SendResult, path_mtu, send
 
-
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 

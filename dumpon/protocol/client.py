@@ -151,6 +151,11 @@ class ClientMachine:
         return transmit
 
     @property
+    def waiting(self) -> bool:
+        """Datagrams are in flight and ACKs (or a timeout) are expected."""
+        return self._busy
+
+    @property
     def wants_body(self) -> bool:
         """Ready for the next body run (or for finish_body())."""
         return self.state is ClientState.BODY and not self._busy
@@ -180,22 +185,23 @@ class ClientMachine:
     ) -> Transmit | None:
         """A datagram from the server's address to the client port (the driver filters the
         addresses, as debugnet_handle_ip() does).  Anything but an ACK is ignored."""
-        size = len(datagram)
-        if size != ACK_SIZE and (self.ack_exact or size < ACK_SIZE):
-            return None
+        if len(datagram) != ACK_SIZE:
+            if self.ack_exact or len(datagram) < ACK_SIZE:
+                return None
+            datagram = datagram[:ACK_SIZE]
         if not self._got_port and self.state is ClientState.HERALD:
             self.port = port  # debugnet_handle_ack(): DN_STATE_GOT_HERALD_PORT
             self._got_port = True
-        if not self._busy:
+        index = int.from_bytes(datagram, "big") - self.seqno
+        acked = self._acked
+        # Only chunks of the window in flight count: older seqnos, duplicates and seqnos
+        # past the window (the kernel: "too far in future" from base + 64) are strays.
+        if not self._busy or not 0 <= index < len(self._window) or acked >> index & 1:
             self.stats.stray_acks += 1
             return None
-        index = int.from_bytes(datagram[:ACK_SIZE], "big") - self.seqno
-        bit = 1 << index if 0 <= index < MAX_IN_FLIGHT else 0
-        if not bit & self._want & ~self._acked:
-            self.stats.stray_acks += 1
-            return None
-        self._acked |= bit
-        if self._acked != self._want:
+        acked |= 1 << index
+        self._acked = acked
+        if acked != self._want:
             return None
         return self._window_done(now)
 

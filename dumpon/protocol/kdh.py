@@ -40,67 +40,57 @@ ARCHITECTURE_VERSIONS: Final = {
 
 _WORDS: Final = struct.Struct(">128I")
 
-# Field order per version; strings are (name, size), integers (name, format).
+# Field order per version: every version starts with _HEAD and has the two text fields
+# in the middle; the panic string shrinks as fields were added.
+_HEAD: Final = (
+    ("magic", "20s"),
+    ("architecture", "12s"),
+    ("version", "I"),
+    ("architectureversion", "I"),
+    ("dumplength", "Q"),
+)
+_TEXT: Final = (("hostname", "64s"), ("versionstring", "192s"))
+_PARITY: Final = (("parity", "I"),)
 _LAYOUTS: Final[dict[int, tuple[tuple[str, str], ...]]] = {
     1: (
-        ("magic", "20s"),
-        ("architecture", "12s"),
-        ("version", "I"),
-        ("architectureversion", "I"),
-        ("dumplength", "Q"),
+        *_HEAD,
         ("dumptime", "Q"),
         ("blocksize", "I"),
-        ("hostname", "64s"),
-        ("versionstring", "192s"),
+        *_TEXT,
         ("panicstring", "192s"),
-        ("parity", "I"),
+        *_PARITY,
     ),
     2: (
-        ("magic", "20s"),
-        ("architecture", "12s"),
-        ("version", "I"),
-        ("architectureversion", "I"),
-        ("dumplength", "Q"),
+        *_HEAD,
         ("dumptime", "Q"),
         ("dumpkeysize", "I"),
         ("blocksize", "I"),
-        ("hostname", "64s"),
-        ("versionstring", "192s"),
+        *_TEXT,
         ("panicstring", "188s"),
-        ("parity", "I"),
+        *_PARITY,
     ),
     3: (
-        ("magic", "20s"),
-        ("architecture", "12s"),
-        ("version", "I"),
-        ("architectureversion", "I"),
-        ("dumplength", "Q"),
+        *_HEAD,
         ("dumpextent", "Q"),
         ("dumptime", "Q"),
         ("dumpkeysize", "I"),
         ("blocksize", "I"),
         ("compression", "B"),
-        ("hostname", "64s"),
-        ("versionstring", "192s"),
+        *_TEXT,
         ("panicstring", "179s"),
-        ("parity", "I"),
+        *_PARITY,
     ),
     4: (
-        ("magic", "20s"),
-        ("architecture", "12s"),
-        ("version", "I"),
-        ("architectureversion", "I"),
-        ("dumplength", "Q"),
+        *_HEAD,
         ("dumptime", "Q"),
         ("dumpkeysize", "I"),
         ("blocksize", "I"),
-        ("hostname", "64s"),
-        ("versionstring", "192s"),
+        *_TEXT,
         ("panicstring", "175s"),
         ("compression", "B"),
         ("dumpextent", "Q"),
         ("unused", "4s"),
-        ("parity", "I"),
+        *_PARITY,
     ),
 }
 _STRUCTS: Final = {
