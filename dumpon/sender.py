@@ -27,6 +27,7 @@ IP_MTU_DISCOVER: Final = 10
 IP_PMTUDISC_DO: Final = 2  # DF on every datagram, as the kernel's netdump IP output
 _TTL: Final = 255
 _UNREACHABLE: Final = (errno.EHOSTUNREACH, errno.ENETUNREACH)
+_CONGESTED: Final = (errno.EAGAIN, errno.ENOBUFS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,8 @@ class _Run:
             if self.unreachable > self.machine.tunables.arp_retries:
                 raise ToolError(f"{where}: {strerror(exc.errno or 0)}", Exit.UNAVAILABLE)
             return
+        if exc.errno in _CONGESTED:
+            return  # a full send queue drops the datagram, as a NIC ring would; resent later
         if exc.errno == errno.EMSGSIZE:
             raise ToolError(
                 f"{self.machine.payload}-byte payloads do not fit the path MTU to {where}"
