@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ import pytest
 
 from tests.ekcd_support import DECRYPTCORE, KeyPair, make_key_pair
 from tests.netns_dns import NETNS_ETC, private_resolver
-from tests.netns_topology import Topology, ip, requires_netns, three_namespaces
+from tests.netns_topology import ROOT, Topology, requires_netns, three_namespaces
 from tests.support import script
 
 pytestmark = [requires_netns, pytest.mark.root]
@@ -44,7 +45,7 @@ class Lab:
         env = {**os.environ, "DUMPON_BACKEND": f"file:{self.backend}"}
         done = subprocess.run(
             ["ip", "netns", "exec", self.topo.client, *argv],
-            capture_output=True, text=True, timeout=timeout, env=env, check=False,
+            capture_output=True, text=True, timeout=timeout, env=env, check=False, cwd=ROOT,
         )  # fmt: skip
         assert "Traceback" not in done.stderr, done.stderr
         return done
@@ -83,7 +84,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         (NETNS_ETC / topo.server / "hosts").write_text(f"{CLIENT} crashbox.example.org\n")
         server = subprocess.Popen(
             ["ip", "netns", "exec", topo.server, script("netdumpd"), "-D", "-d", str(dumpdir),
-             "-P", str(work / "netdumpd.pid"), "--timeout", "2", "--dns-timeout", "1"],
+             "-P", str(work / "netdumpd.pid"), "--timeout", "4", "--dns-timeout", "1"],
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
@@ -180,43 +181,14 @@ def test_loss_and_duplication_lose_nothing(lab: Lab, tmp_path: Path) -> None:
 
 
 def test_32_concurrent_senders(lab: Lab, tmp_path: Path) -> None:
-    env = {**os.environ, "DUMPON_BACKEND": f"file:{lab.backend}"}
     sources = {}
-    senders = []
     for index in range(32):
         core = tmp_path / f"core{index}"
-        core.write_bytes(os.urandom(300_000))
+        core.write_bytes(os.urandom(200_000))
         sources[f"sender{index}"] = core.read_bytes()
-        senders.append(
-            subprocess.Popen(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    lab.topo.client,
-                    script("netdump"),
-                    "send",
-                    "-q",
-                    "-s",
-                    SERVER,
-                    "-c",
-                    CLIENT,
-                    "--client-port",
-                    "0",
-                    "--hostname",
-                    f"sender{index}",
-                    *FAST,
-                    str(core),
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )  # fmt: skip
-        )
-    for sender in senders:
-        _, err = sender.communicate(timeout=120)
-        assert sender.returncode == 0, err
+    cores = [str(tmp_path / f"core{index}") for index in range(32)]
+    done = lab.client(sys.executable, "-m", "tests.netns_senders", SERVER, CLIENT, *cores)
+    assert done.returncode == 0, done.stdout + done.stderr
     received = {}
     for info in lab.dumpdir.glob("info.crashbox.[0-9]*"):
         match = re.search(r"^  Hostname: (sender\d+)$", info.read_text(), re.MULTILINE)
@@ -229,27 +201,36 @@ def test_32_concurrent_senders(lab: Lab, tmp_path: Path) -> None:
 
 def test_a_killed_sender_ends_as_incomplete_after_the_timeout(lab: Lab, tmp_path: Path) -> None:
     core = tmp_path / "core"
-    data = os.urandom(40 << 20)
+    data = os.urandom(8 << 20)
     core.write_bytes(data)
     env = {**os.environ, "DUMPON_BACKEND": f"file:{lab.backend}"}
+    existing = set(lab.dumpdir.glob("vmcore.crashbox.[0-9]*"))
     sender = subprocess.Popen(
         ["ip", "netns", "exec", lab.topo.client, script("netdump"), "send", "-q", "-s", SERVER,
-         "-c", CLIENT, "--hostname", "killed", *FAST, str(core)],
+         "-c", CLIENT, *FAST, str(core)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    time.sleep(1.0)
-    sender.send_signal(signal.SIGKILL)
-    sender.wait()
-    info = None
-    for _ in range(100):
-        found = [p for p in lab.dumpdir.glob("info.crashbox.[0-9]*")
-                 if "Dump incomplete: client timed out" in p.read_text()]  # fmt: skip
-        if found:
-            info = found[0]
+    try:
+        new: list[Path] = []
+        for _ in range(300):
+            new = [p for p in lab.dumpdir.glob("vmcore.crashbox.[0-9]*") if p not in existing]
+            if new and new[0].stat().st_size > 1 << 20:
+                break
+            time.sleep(0.02)
+        assert new, "the dump did not start"
+    finally:
+        sender.send_signal(signal.SIGKILL)
+        sender.wait()
+    info = lab.dumpdir / new[0].name.replace("vmcore", "info")
+    for _ in range(150):  # netdumpd --timeout 4
+        if info.read_text().endswith("Dump incomplete: client timed out\n"):
             break
         time.sleep(0.1)
-    assert info is not None, "the dump did not time out"
-    received = int(re.search(r"  Data: (\d+)B received", info.read_text()).group(1))  # type: ignore[union-attr]
-    stored = (lab.dumpdir / info.name.replace("info", "vmcore")).read_bytes()
-    assert 0 < received <= len(data)
+    text = info.read_text()
+    assert text.endswith("Dump incomplete: client timed out\n"), text
+    match = re.search(r"  Data: (\d+)B received", text)
+    assert match is not None, text
+    received = int(match.group(1))
+    stored = new[0].read_bytes()
+    assert 1 << 20 < received < len(data)
     assert stored[:received] == data[:received]  # the sender sends in order
