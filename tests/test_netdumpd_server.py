@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import stat
 import time
 from pathlib import Path
@@ -268,3 +269,58 @@ def test_rotation_keeps_at_most_max_dumps(tmp_path: Path) -> None:
         "info.localhost.0",
         "info.localhost.1",
     ]
+
+
+def test_reordered_and_duplicated_messages_make_the_same_dump(tmp_path: Path) -> None:
+    body = os.urandom(300_000)
+    key = os.urandom(4096)
+    chunks = [(MessageType.VMCORE, offset, body[offset : offset + 1448])
+              for offset in range(0, len(body), 1448)]  # fmt: skip
+    chunks += [(MessageType.EKCD_KEY, offset, key[offset : offset + 1448])
+               for offset in range(0, 4096, 1448)]  # fmt: skip
+    kdh = header(len(body), dumpkeysize=4096)
+    chunks += [(MessageType.KDH, 0, kdh[:300]), (MessageType.KDH, 300, kdh[300:])]
+    shuffled = random.Random(7)
+    shuffled.shuffle(chunks)
+    with running_server(tmp_path) as server:
+        client = client_of(server)
+        client.herald()
+        for first in range(0, len(chunks), 40):
+            batch = chunks[first : first + 40]
+            batch += shuffled.sample(batch, 8)  # duplicates, in the same window
+            shuffled.shuffle(batch)
+            seqnos = {client.send(kind, offset, data) for kind, offset, data in batch}
+            while seqnos:
+                ack = client.ack()
+                assert ack is not None
+                seqnos.discard(ack)
+        client.exchange(MessageType.FINISHED, 0, b"")
+    assert (tmp_path / "vmcore_encrypted.localhost.0").read_bytes() == body
+    assert (tmp_path / "key.localhost.0").read_bytes() == key
+    assert (
+        (tmp_path / "info.localhost.0")
+        .read_text()
+        .endswith("Data: complete, 300000B\nDump complete\n")
+    )
+
+
+def test_a_handler_over_its_time_limit_is_killed(tmp_path: Path) -> None:
+    crash = tmp_path / "crash"
+    crash.mkdir()
+    script = tmp_path / "slow.sh"
+    script.write_text(f"#!/bin/sh\nsleep 30 &\necho $! > {tmp_path}/child\nwait\n")
+    script.chmod(0o755)
+    with running_server(crash, handler=script, handler_timeout=0.3) as server:
+        client = client_of(server)
+        client.herald()
+        client.exchange(MessageType.FINISHED, 0, b"")
+        wait_for(lambda: (tmp_path / "child").exists())
+        child = int((tmp_path / "child").read_text())
+        wait_for(lambda: not Path(f"/proc/{child}").exists() or _zombie(child))
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except OSError:
+        return True
