@@ -40,6 +40,11 @@ class Lab:
     backend: Path
     keys: KeyPair
     server: subprocess.Popen[str]
+    log: Path
+
+    def why(self, done: subprocess.CompletedProcess[str]) -> str:
+        """A failed client's output and the server's log, for an assertion message."""
+        return f"{done.stdout}{done.stderr}--- netdumpd:\n{self.log.read_text()}"
 
     def client(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "DUMPON_BACKEND": f"file:{self.backend}"}
@@ -82,16 +87,19 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     keys = make_key_pair(work / "keys")
     with three_namespaces() as topo, private_resolver(topo.client, topo.router, topo.server):
         (NETNS_ETC / topo.server / "hosts").write_text(f"{CLIENT} crashbox.example.org\n")
+        log = work / "netdumpd.log"
         server = subprocess.Popen(
             ["ip", "netns", "exec", topo.server, script("netdumpd"), "-D", "-d", str(dumpdir),
              "-P", str(work / "netdumpd.pid"), "--timeout", "4", "--dns-timeout", "1"],
-            stderr=subprocess.PIPE, text=True,
+            stderr=log.open("w"), text=True,
         )  # fmt: skip
         try:
-            assert server.stderr is not None
-            while "Waiting for clients" not in server.stderr.readline():
-                assert server.poll() is None, "netdumpd did not start"
-            yield Lab(topo, dumpdir, work / "kernel.json", keys, server)
+            for _ in range(200):
+                if "Waiting for clients" in log.read_text():
+                    break
+                assert server.poll() is None, log.read_text()
+                time.sleep(0.05)
+            yield Lab(topo, dumpdir, work / "kernel.json", keys, server, log)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(10)
@@ -100,10 +108,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 def test_dumpon_then_netdump_check_reach_netdumpd(lab: Lab) -> None:
     c0 = lab.topo.dev("c0")
     done = lab.client(script("dumpon"), "-s", SERVER, "-c", CLIENT, c0)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, lab.why(done)
     before = _last_name(lab)
     done = lab.client(script("netdump"), "check", "-q", *FAST, c0)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 0, lab.why(done)
     lab.wait_last_changed(before)
     text = lab.last("info").read_text()
     assert text.startswith(f"Dump from crashbox [{CLIENT}]\n")
@@ -122,7 +130,7 @@ def test_encrypted_dumps_decrypt_to_the_original(
     core.write_bytes(data)
     before = _last_name(lab)
     done = lab.send(core, "-k", str(lab.keys.public_pem), "-C", cipher, "--order", order)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, lab.why(done)
     lab.wait_last_changed(before)
     encrypted, key = lab.last("vmcore"), lab.last("key")
     assert encrypted.name.startswith("vmcore_encrypted.crashbox.")
@@ -171,7 +179,7 @@ def test_loss_and_duplication_lose_nothing(lab: Lab, tmp_path: Path) -> None:
             core.write_bytes(os.urandom(400_000))
             before = _last_name(lab)
             done = lab.send(core, "--payload", "1448")
-            assert done.returncode == 0, done.stderr
+            assert done.returncode == 0, lab.why(done)
             lab.wait_last_changed(before)
             cores.append((core, lab.last("vmcore")))
     for sent, received in cores:
@@ -188,7 +196,7 @@ def test_32_concurrent_senders(lab: Lab, tmp_path: Path) -> None:
         sources[f"sender{index}"] = core.read_bytes()
     cores = [str(tmp_path / f"core{index}") for index in range(32)]
     done = lab.client(sys.executable, "-m", "tests.netns_senders", SERVER, CLIENT, *cores)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 0, lab.why(done)
     received = {}
     for info in lab.dumpdir.glob("info.crashbox.[0-9]*"):
         match = re.search(r"^  Hostname: (sender\d+)$", info.read_text(), re.MULTILINE)
