@@ -146,7 +146,12 @@ class _Run:
         sendto = self.sock.sendto
         try:
             for datagram in action.datagrams:
-                sendto(datagram, address)
+                try:
+                    sendto(datagram, address)
+                except OSError as exc:
+                    # a full send queue drops the datagram, as a full NIC ring would
+                    if exc.errno not in _CONGESTED:
+                        raise
         except OSError as exc:
             self.network_error(exc, port)
         self.deadline = action.wake_at
@@ -164,8 +169,6 @@ class _Run:
             if self.unreachable > self.machine.tunables.arp_retries:
                 raise ToolError(f"{where}: {strerror(exc.errno or 0)}", Exit.UNAVAILABLE)
             return
-        if exc.errno in _CONGESTED:
-            return  # a full send queue drops the datagram, as a NIC ring would; resent later
         if exc.errno == errno.EMSGSIZE:
             raise ToolError(
                 f"{self.machine.payload}-byte payloads do not fit the path MTU to {where}"
@@ -199,7 +202,8 @@ class _Run:
                     self.receive_filtered(server_port)
                 else:
                     self.receive_any(server_port)
-            except TimeoutError:
+            except (TimeoutError, BlockingIOError):
+                # BlockingIOError: a deadline already past leaves the socket non-blocking
                 self.transmit(machine.timeout(clock()), server_port)
             except OSError as exc:
                 self.network_error(exc, _destination(machine.port, server_port))
