@@ -324,3 +324,18 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
     except OSError:
         return True
+
+
+def test_a_repeated_finished_is_acknowledged_after_the_dump_ended(tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        client = client_of(server, timeout=0.3)
+        client.herald()
+        client.exchange(MessageType.VMCORE, 0, b"data")
+        seqno = client.send(MessageType.FINISHED, 0, b"")
+        assert client.ack() == seqno
+        wait_for(lambda: (tmp_path / "info.localhost.last").is_symlink())
+        client.send_raw(Message(MessageType.FINISHED, seqno, 0, b"").pack())  # ACK lost
+        assert client.ack() == seqno
+        client.send(MessageType.VMCORE, 4, b"late")  # nothing is stored any more
+        assert client.ack() is None
+    assert (tmp_path / "vmcore.localhost.0").read_bytes() == b"data"

@@ -192,11 +192,14 @@ class Dump:
             key,
         )
 
-    def close(self) -> None:
-        self.sock.close()
+    def close_files(self) -> None:
         if self.files is not None:
             self.files.close()
         os.close(self.place.dir_fd)
+
+    def close(self) -> None:
+        self.sock.close()
+        self.close_files()
 
 
 def _size(event: SessionEvent) -> int:

@@ -34,6 +34,10 @@ BATCH = 64
 # that resends its HERALD because our ACK was slow may get the first ACK and start sending
 # before the copy arrives.  A kernel needs longer than this to give up and start again.
 HERALD_REPEAT_WINDOW = 1.0
+# After FINISHED the dump's socket stays open this long, ACKing repeats of FINISHED: a
+# client whose ACK was lost (or merely late) would otherwise resend into a closed port and
+# conclude that the dump failed.  A kernel gives up on FINISHED after ~12 s (11 resends).
+FINISHED_LINGER = 12.0
 # Longest sleep of the loop: timeouts and handler time limits are checked this often.
 TICK = 1.0
 
@@ -64,6 +68,8 @@ class Server:
         self._dumps: dict[tuple[str, int], Dump] = {}
         self._by_fd: dict[int, Dump] = {}
         self._name_deadline: dict[tuple[str, int], float] = {}
+        # finished dumps by socket descriptor, with the time their socket closes
+        self._lingering: dict[int, tuple[Dump, float]] = {}
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -106,6 +112,8 @@ class Server:
                     elif key.fileobj is self._wake_r:
                         with contextlib.suppress(OSError):
                             self._wake_r.recv(4096)
+                    elif key.fd in self._lingering:
+                        self._answer_late(self._lingering[key.fd][0])
                     else:
                         self._client(self._by_fd[key.fd])
                 self._housekeeping()
@@ -295,7 +303,21 @@ class Server:
         for ack in acks:
             self._send(dump, ack)
         if finished is not None:
-            self._forget(dump)
+            self._retire(dump)
+
+    def _answer_late(self, dump: Dump) -> None:
+        """A finished dump's socket: ACK what repeats (FINISHED above all), store nothing."""
+        view = memoryview(self._buffer)
+        for _ in range(BATCH):
+            try:
+                size = dump.sock.recv_into(self._buffer)
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionRefusedError:
+                continue
+            outcome = dump.session.receive(view[:size])
+            if outcome.ack is not None and outcome.event is None:
+                self._send(dump, outcome.ack)
 
     def _finish(self, dump: Dump, finished: Finished) -> None:
         if not self._named_now(dump):
@@ -336,6 +358,22 @@ class Server:
             self._run_handler(dump, "error")
         self._forget(dump)
 
+    def _retire(self, dump: Dump) -> None:
+        """A finished dump: files closed, its socket kept a while for repeats."""
+        del self._dumps[dump.peer]
+        self._name_deadline.pop(dump.peer, None)
+        fd = dump.sock.fileno()
+        del self._by_fd[fd]
+        dump.close_files()
+        self._lingering[fd] = (dump, self._clock() + FINISHED_LINGER)
+
+    def _close_lingering(self, now: float) -> None:
+        for fd, (dump, until) in list(self._lingering.items()):
+            if now >= until:
+                del self._lingering[fd]
+                self._selector.unregister(dump.sock)
+                dump.sock.close()
+
     def _forget(self, dump: Dump) -> None:
         if self._dumps.get(dump.peer) is not dump:
             return
@@ -360,6 +398,7 @@ class Server:
         for dump in list(self._dumps.values()):
             if now - dump.last_seen > self.config.timeout:
                 self._end(dump, "Dump incomplete: client timed out", "timeout")
+        self._close_lingering(now)
         if self._handler is not None:
             self._handler.reap(now)
 
@@ -367,6 +406,7 @@ class Server:
         log.info("Shutting down...")
         for dump in list(self._dumps.values()):
             self._end(dump, "Dump incomplete: server shut down", "timeout")
+        self._close_lingering(float("inf"))
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
