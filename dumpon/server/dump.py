@@ -94,8 +94,8 @@ class Dump:
             self.store(event)
 
     def would_hold(self, size: int) -> bool:
-        """Whether a message of `size` bytes may be accepted now."""
-        return self.files is not None or self._waiting_bytes + size <= MAX_WAITING_BYTES
+        """Whether a message of `size` bytes may wait for the files to exist."""
+        return self._waiting_bytes + size <= MAX_WAITING_BYTES
 
     def store(self, event: SessionEvent) -> None:
         """Write one accepted message (or keep it while the files do not exist yet)."""

@@ -264,29 +264,32 @@ class Server:
     def _client(self, dump: Dump) -> None:
         acks: list[bytes] = []
         finished: Finished | None = None
-        view = memoryview(self._buffer)
+        buffer = self._buffer
+        view = memoryview(buffer)
+        # the hot path, a run of body packets, uses local names only
+        recv_into, receive_body = dump.sock.recv_into, dump.session.receive_body
+        store_body, add_ack = dump.store_body, acks.append
         try:
             for _ in range(BATCH):
                 try:
-                    size = dump.sock.recv_into(self._buffer)
+                    size = recv_into(buffer)
                 except (BlockingIOError, InterruptedError):
                     break
                 except ConnectionRefusedError:
                     continue  # an ICMP error for an earlier ACK; the client is gone or busy
-                if not dump.would_hold(size):
+                if dump.files is None and not dump.would_hold(size):
                     continue
-                fast = dump.session.receive_body(view[:size])
+                fast = receive_body(view[:size])
                 if fast is not None:
-                    ack, offset, new = fast
-                    acks.append(ack)
-                    if new:
-                        dump.store_body(offset, view[HEADER_SIZE:size])
+                    add_ack(fast[0])
+                    if fast[2]:
+                        store_body(fast[1], view[HEADER_SIZE:size])
                     continue
                 outcome = dump.session.receive(view[:size])
                 if outcome.ack is None:
                     log.debug("Dropped packet from %s: %s", dump.address, outcome.reason)
                     continue
-                acks.append(outcome.ack)
+                add_ack(outcome.ack)
                 if isinstance(outcome.event, Finished):
                     finished = outcome.event
                     break
@@ -300,8 +303,12 @@ class Server:
         except DumpFailed as exc:
             self._fail(dump, str(exc))
             return
+        send = dump.sock.send
         for ack in acks:
-            self._send(dump, ack)
+            try:
+                send(ack)
+            except OSError as exc:  # the client resends what it misses; no ACK is queued
+                log.debug("send() to %s: %s", dump.address, exc.strerror)
         if finished is not None:
             self._retire(dump)
 
