@@ -66,6 +66,8 @@ def test_sigterm_stops_cleanly_and_removes_the_pidfile(tmp_path: Path) -> None:
         (["-i", "{dir}/plain"], 69, "cannot access {dir}/plain"),
         (["-i", "{dir}"], 69, "not an executable file"),
         (["--minfree", "lots"], 64, "is not a size"),
+        (["-p", "../elsewhere"], 73, "default path ../elsewhere is not a directory beneath"),
+        (["-p", "missing"], 73, "default path missing is not a directory beneath"),
         (["--max-payload", "100"], 64, "100"),
     ],
 )

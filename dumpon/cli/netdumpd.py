@@ -57,6 +57,20 @@ def _dumpdir(path: Path) -> int:
     return fd
 
 
+def _check_default_path(root_fd: int, config: ServerConfig) -> None:
+    """-p must name a directory beneath the dump directory, as client paths must."""
+    from dumpon.server import beneath
+
+    try:
+        os.close(beneath.open_directory(root_fd, config.default_path.encode()))
+    except OSError as exc:
+        raise ToolError(
+            f"default path {config.default_path} is not a directory beneath"
+            f" {config.dumpdir}: {exc.strerror}",
+            Exit.CANTCREAT,
+        ) from None
+
+
 def _handler_script(path: Path | None) -> Path | None:
     if path is not None and not (path.is_file() and os.access(path, os.X_OK)):
         raise ToolError(f"cannot access {path}: not an executable file", Exit.UNAVAILABLE)
@@ -166,6 +180,7 @@ def serve(config: ServerConfig, pidfile: Path, debug: bool) -> None:
     lock = daemon.Pidfile(pidfile)
     try:
         root_fd = _dumpdir(config.dumpdir)
+        _check_default_path(root_fd, config)
         try:
             herald = sockets.herald_socket(config.bind_address, config.port)
         except OSError as exc:
