@@ -5,10 +5,12 @@ Two forms of FILE are understood:
 
 - any file (a vmcore from savecore, a disk image, a test pattern): the whole file is the
   body and a version 4 header is synthesized for it;
-- a raw dump as it sits on a dump device (one block holding the kernel dump header, the
-  key blob if encrypted, the body, the trailing header): recognised by a leading header
-  with the kernel-dump magic and good parity; its header is sent as found, its key blob
-  (if any) as the EKCD_KEY, and exactly `dumplength` body bytes.
+- a raw dump with its headers (one block holding the kernel dump header, the key blob if
+  encrypted, the body, the trailing header): either cut out of its device, so FILE starts
+  with the header, or a whole dump device or its image, with the dump at its end where
+  savecore(8) looks for it.  Headers must carry the kernel-dump magic and good parity.
+  The header is sent as found, the key blob (if any) as the EKCD_KEY, and exactly
+  `dumplength` body bytes.
 
 Compression (kern_shutdown.c, kern_gzio.c, kern_zstdio.c) runs first, at
 kern.kerneldump_gzlevel's default 6, and the compressed stream is padded with zeros to
@@ -19,6 +21,7 @@ uncompressed body is zero-padded to a multiple of 16 and `dumplength` counts the
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import platform
@@ -246,7 +249,8 @@ def open_source(path: str) -> BinaryIO:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
-        code = Exit.NOINPUT if exc.errno in (2, 20) else Exit.IOERR  # ENOENT, ENOTDIR
+        missing = (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ELOOP)
+        code = Exit.NOINPUT if exc.errno in missing else Exit.IOERR
         raise ToolError(f"{path}: {strerror(errno_of(exc))}", code) from None
     mode = os.fstat(fd).st_mode
     if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
@@ -255,22 +259,61 @@ def open_source(path: str) -> BinaryIO:
     return os.fdopen(fd, "rb", buffering=0)
 
 
-def _raw_header(source: BinaryIO) -> KernelDumpHeader | None:
-    """The leading header of a raw dump, or None: FILE is then a plain body."""
-    try:
-        if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
-            return None
-        first = os.pread(source.fileno(), KDH_SIZE, 0)
-    except OSError as exc:
-        raise ToolError(f"{source.name}: {strerror(errno_of(exc))}", Exit.IOERR) from None
-    if len(first) < KDH_SIZE or not first.startswith(
-        (KERNELDUMPMAGIC.encode(), TEXTDUMPMAGIC.encode())
-    ):
+@dataclass(frozen=True, slots=True)
+class _RawDump:
+    """Where the parts of a raw dump lie in FILE."""
+
+    header: KernelDumpHeader
+    raw: bytes  # the header's bytes, sent as they are
+    key_at: int
+    body_at: int
+
+
+_DUMP_MAGICS: Final = (KERNELDUMPMAGIC.encode(), TEXTDUMPMAGIC.encode())
+_SECTOR_SIZES: Final = (512, 4096)
+
+
+def _header_at(fd: int, offset: int) -> tuple[KernelDumpHeader, bytes] | None:
+    raw = os.pread(fd, KDH_SIZE, offset)
+    if len(raw) < KDH_SIZE or not raw.startswith(_DUMP_MAGICS):
         return None
     try:
-        return KernelDumpHeader.parse(first)
+        return KernelDumpHeader.parse(raw), raw
     except KdhError:
         return None
+
+
+def _find_raw_dump(source: BinaryIO) -> _RawDump | None:
+    """A dump with headers in FILE, or None: FILE is then a plain body.
+
+    Either FILE starts with the leading header (a dump cut out of its device), or FILE is a
+    whole dump device (or its image) and the dump sits at its end as the kernel writes it:
+    | leading header | key | body (dumpextent) | trailing header |, each header one block;
+    savecore(8) finds it from the last block and checks both headers match.
+    """
+    fd = source.fileno()
+    try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
+            return None
+        size = os.lseek(fd, 0, os.SEEK_END)
+        os.lseek(fd, 0, os.SEEK_SET)
+        found = _header_at(fd, 0)
+        if found is not None:
+            header, raw = found
+            key_at = max(header.blocksize, KDH_SIZE)
+            return _RawDump(header, raw, key_at, key_at + header.dumpkeysize)
+        for block in _SECTOR_SIZES:
+            found = _header_at(fd, size - block) if size >= 2 * block else None
+            if found is None or found[0].blocksize != block:
+                continue
+            header, raw = found
+            first = size - 2 * block - header.extent - header.dumpkeysize
+            if first >= 0 and os.pread(fd, KDH_SIZE, first) == raw:
+                return _RawDump(header, raw, first + block, first + block + header.dumpkeysize)
+    except OSError as exc:
+        raise ToolError(f"{source.name}: {strerror(errno_of(exc))}", Exit.IOERR) from None
+    return None
 
 
 def _architecture() -> str:
@@ -319,9 +362,9 @@ def prepare(spec: DumpSpec) -> Dump:
     """Open FILE and set up the body pipeline, the header and the key for it."""
     source = open_source(spec.path)
     try:
-        header = _raw_header(source)
-        if header is not None:
-            return _raw_dump(spec, source, header)
+        found = _find_raw_dump(source)
+        if found is not None:
+            return _raw_dump(spec, source, found)
         return prepare_body(spec, source)
     except BaseException:
         source.close()
@@ -347,26 +390,24 @@ def _regular_size(source: BinaryIO) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
-def _raw_dump(spec: DumpSpec, source: BinaryIO, header: KernelDumpHeader) -> Dump:
-    name = spec.path
+def _raw_dump(spec: DumpSpec, source: BinaryIO, found: _RawDump) -> Dump:
+    name, header = spec.path, found.header
     if spec.public_key or spec.public_key_pem or spec.compression != COMP_NONE:
         raise ToolError(
             f"{name} is a raw dump with its own header: -k and --compression do not apply",
             Exit.USAGE,
         )
-    start = max(header.blocksize, KDH_SIZE) + header.dumpkeysize
-    size = os.fstat(source.fileno()).st_size
-    if size < start + header.dumplength:
+    fd = source.fileno()
+    size = os.lseek(fd, 0, os.SEEK_END)
+    if size < found.body_at + header.dumplength:
         raise ToolError(
-            f"{name}: raw dump is cut short: its header needs {start + header.dumplength}"
+            f"{name}: raw dump is cut short: its header needs {found.body_at + header.dumplength}"
             f" bytes, the file has {size}",
             Exit.DATAERR,
         )
-    key = None
-    if header.dumpkeysize:
-        key = os.pread(source.fileno(), header.dumpkeysize, start - header.dumpkeysize)
-    source.seek(start)
-    raw = header.pack()
+    key = os.pread(fd, header.dumpkeysize, found.key_at) if header.dumpkeysize else None
+    os.lseek(fd, found.body_at, os.SEEK_SET)
+    raw = found.raw
     body = PlainBody(source, header.dumplength)
     form = f"raw dump (header version {header.version}, {header.dumplength} body bytes)"
     return Dump(body, lambda _length: raw, key, form, header.dumplength)

@@ -26,6 +26,7 @@ IP_RECVERR: Final = 11  # Linux <linux/in.h>
 IP_MTU_DISCOVER: Final = 10
 IP_PMTUDISC_DO: Final = 2  # DF on every datagram, as the kernel's netdump IP output
 _TTL: Final = 255
+_SHORTEST_WAIT: Final = 1e-4
 _UNREACHABLE: Final = (errno.EHOSTUNREACH, errno.ENETUNREACH)
 _CONGESTED: Final = (errno.EAGAIN, errno.ENOBUFS)
 
@@ -155,7 +156,8 @@ class _Run:
         except OSError as exc:
             self.network_error(exc, port)
         self.deadline = action.wake_at
-        self.sock.settimeout(max(action.wake_at - self.clock(), 0.0))
+        # Never 0: that would make the socket non-blocking instead of timing out at once.
+        self.sock.settimeout(max(action.wake_at - self.clock(), _SHORTEST_WAIT))
 
     def network_error(self, exc: OSError, port: int) -> None:
         """ICMP errors (IP_RECVERR) and local send failures, named."""

@@ -163,6 +163,21 @@ def test_raw_dump_keeps_its_header_and_key(tmp_path: Path) -> None:
     assert "raw dump (header version 4, 8192 body bytes)" in out
 
 
+def test_dump_at_the_end_of_a_device_image(tmp_path: Path) -> None:
+    """A whole swap partition's image: the dump lies at its end, found from the last block."""
+    body = os.urandom(4096 * 3)
+    header = KernelDumpHeader(
+        "amd64", 2, len(body) - 100, 1, "host", "FreeBSD 14\n", "panic: y", blocksize=512,
+        dumpextent=len(body),
+    ).pack()  # fmt: skip
+    device = tmp_path / "swap.img"
+    device.write_bytes(os.urandom(70_000) + header + body + header)
+    got, out = send(device)
+    assert got.kdh == header
+    assert bytes(got.body) == body[:-100]
+    assert "raw dump (header version 4, 12188 body bytes)" in out
+
+
 def _netdump(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [script("netdump"), *args], capture_output=True, text=True, timeout=timeout, check=False
@@ -248,6 +263,22 @@ def test_bad_arguments(tmp_path: Path, args: list[str], code: int, message: str)
     done = _netdump("send", "-s", "127.0.0.1", "--client-port", "0", "--port", "9", *argv)
     assert done.returncode == code, done.stderr
     assert message in done.stderr
+
+
+def test_unreadable_file_runs_as_nobody(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to nobody")
+    core = tmp_path / "core"
+    core.write_bytes(b"x")
+    core.chmod(0o600)
+    tmp_path.chmod(0o755)
+    done = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", script("netdump"),
+         "send", str(core), "-s", "127.0.0.1", "--client-port", "0", "--port", "9"],
+        capture_output=True, text=True, timeout=20, check=False,
+    )  # fmt: skip
+    assert done.returncode == 66, done.stderr
+    assert f"{core}: Permission denied" in done.stderr
 
 
 def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:

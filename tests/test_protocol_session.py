@@ -165,6 +165,7 @@ def test_rangeset_against_a_model(ranges: list[tuple[int, int]]) -> None:
         covered |= new
     assert rangeset.total == len(covered)
     spans = list(rangeset)
+    assert len(rangeset) == len(spans)
     assert all(end < nxt for (_, end), (nxt, _) in itertools.pairwise(spans))
     assert {b for s, e in spans for b in range(s, e)} == covered
     holes = rangeset.holes(260)

@@ -167,10 +167,10 @@ def send_command(
         port_number(client_port, "client port"),
         port_number(port, "server port"),
     )
+    dump = prepare(spec)
     tunables, herald_path = sendrun.tunables_for(
         open_kernel(backend), sendrun.Overrides(path, polls, retries, arp_retries)
     )
-    dump = prepare(spec)
     result = sendrun.run(
         "netdump",
         dump,

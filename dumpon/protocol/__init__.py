@@ -11,7 +11,7 @@ Public API (import from the submodules):
   parse_message, pack_ack, parse_ack, payload_size(mtu, limit), herald_path(payload),
   herald_payload(path).
 - `dumpon.protocol.kdh`: KernelDumpHeader (pack, parse, extent, with_length), KdhError,
-  parity, KDH_SIZE, KERNELDUMPMAGIC, TEXTDUMPMAGIC, KERNELDUMPMAGIC_CLEARED,
+  parity, KDH_SIZE, KERNELDUMPMAGIC, TEXTDUMPMAGIC,
   KERNELDUMPVERSION, NETDUMP_BLOCKSIZE, ARCHITECTURE_VERSIONS.
 - `dumpon.protocol.ranges`: RangeSet (add, covers, holes, total).
 - `dumpon.protocol.session`: the server side of one dump.  parse_herald -> Herald(seqno,

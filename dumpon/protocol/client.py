@@ -127,7 +127,6 @@ class ClientMachine:
         self.failure = ""
         self.failed_in: ClientState | None = None  # the state the dump failed in
         self.stats = ClientStats()
-        self._kdh = b""
         # The operation in flight: the rest of it, and the window being waited for.
         self._kind = 0
         self._data: bytes | memoryview = b""
@@ -174,7 +173,6 @@ class ClientMachine:
         """The body is all sent: send the KDH, then (12.x order) the key, then FINISHED."""
         if not self.wants_body:
             raise ProtocolError(f"finish_body while {self.state.value}, busy={self._busy}")
-        self._kdh = kdh
         self.state = ClientState.HEADER
         transmit = self._begin(MessageType.KDH, kdh, 0, now)
         assert transmit is not None

@@ -19,7 +19,6 @@ from dumpon.kernel.abi import COMP_NONE
 KDH_SIZE: Final = 512
 KERNELDUMPMAGIC: Final = "FreeBSD Kernel Dump"
 TEXTDUMPMAGIC: Final = "FreeBSD Text Dump"
-KERNELDUMPMAGIC_CLEARED: Final = "Cleared Kernel Dump"
 KERNELDUMPVERSION: Final = 4
 NETDUMP_BLOCKSIZE: Final = 4096
 

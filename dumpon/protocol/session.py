@@ -6,6 +6,10 @@ to ServerSession.receive(), which says what to send back (an ACK, or nothing) an
 store.  Rules follow netdumpd's client_event() and handle_*(): a runt or a length field
 that disagrees with the datagram is dropped unACKed, as is an unknown type; everything
 else is ACKed, duplicates included, so a client whose ACK was lost can go on.
+
+A KDH may come in pieces (payloads under 512 bytes); each piece is ACKed and the header
+is reported once all 512 bytes are in.  A piece past byte 512, a second header that
+differs from the first, or a complete header of an unknown version is dropped unACKed.
 """
 
 from __future__ import annotations
