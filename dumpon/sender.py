@@ -151,7 +151,7 @@ class _Run:
                     sendto(datagram, address)
                 except OSError as exc:
                     # a full send queue drops the datagram, as a full NIC ring would
-                    if exc.errno not in _CONGESTED:
+                    if exc.errno not in _CONGESTED and not isinstance(exc, TimeoutError):
                         raise
         except OSError as exc:
             self.network_error(exc, port)
@@ -204,8 +204,7 @@ class _Run:
                     self.receive_filtered(server_port)
                 else:
                     self.receive_any(server_port)
-            except (TimeoutError, BlockingIOError):
-                # BlockingIOError: a deadline already past leaves the socket non-blocking
+            except TimeoutError:
                 self.transmit(machine.timeout(clock()), server_port)
             except OSError as exc:
                 self.network_error(exc, _destination(machine.port, server_port))
