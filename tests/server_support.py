@@ -28,7 +28,7 @@ class RunningServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.root_fd = os.open(config.dumpdir, os.O_RDONLY | os.O_DIRECTORY)
-        self.herald = sockets.herald_socket(LOOPBACK, 0)
+        self.herald = sockets.herald_socket(config.bind_address, 0)
         self.port = self.herald.getsockname()[1]
         handler = None
         if config.handler is not None:
@@ -47,7 +47,7 @@ class RunningServer:
 
 @contextmanager
 def running_server(dumpdir: Path, **settings: object) -> Iterator[RunningServer]:
-    config = replace(ServerConfig(dumpdir=dumpdir), **settings)  # type: ignore[arg-type]
+    config = replace(ServerConfig(dumpdir=dumpdir, bind_address=LOOPBACK), **settings)  # type: ignore[arg-type]
     server = RunningServer(config)
     server.thread.start()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import stat
 import time
 from pathlib import Path
@@ -339,3 +340,16 @@ def test_a_repeated_finished_is_acknowledged_after_the_dump_ended(tmp_path: Path
         client.send(MessageType.VMCORE, 4, b"late")  # nothing is stored any more
         assert client.ack() is None
     assert (tmp_path / "vmcore.localhost.0").read_bytes() == b"data"
+
+
+def test_the_ack_comes_from_the_address_the_herald_was_sent_to(tmp_path: Path) -> None:
+    with running_server(tmp_path, bind_address="0.0.0.0") as server:
+        for address in ("127.0.0.2", "127.0.0.3"):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+                client.bind(("127.0.0.1", 0))
+                client.settimeout(2)
+                client.sendto(Message(MessageType.HERALD, 1, 0, b"").pack(), (address, server.port))
+                ack, source = client.recvfrom(16)
+                assert (ack, source[0]) == (b"\0\0\0\1", address)
+                client.sendto(Message(MessageType.FINISHED, 2, 0, b"").pack(), source)
+                assert client.recv(16) == b"\0\0\0\2"
