@@ -28,6 +28,7 @@ IP_PMTUDISC_DO: Final = 2  # DF on every datagram, as the kernel's netdump IP ou
 _TTL: Final = 255
 _SHORTEST_WAIT: Final = 1e-4
 _UNREACHABLE: Final = (errno.EHOSTUNREACH, errno.ENETUNREACH)
+_CONGESTED: Final = (errno.EAGAIN, errno.ENOBUFS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +147,12 @@ class _Run:
         sendto = self.sock.sendto
         try:
             for datagram in action.datagrams:
-                sendto(datagram, address)
+                try:
+                    sendto(datagram, address)
+                except OSError as exc:
+                    # a full send queue drops the datagram, as a full NIC ring would
+                    if exc.errno not in _CONGESTED and not isinstance(exc, TimeoutError):
+                        raise
         except OSError as exc:
             self.network_error(exc, port)
         self.deadline = action.wake_at

@@ -22,6 +22,8 @@ from typing import Final
 from dumpon.protocol.kdh import KDH_SIZE, KdhError, KernelDumpHeader, parity
 from dumpon.protocol.ranges import RangeSet
 from dumpon.protocol.wire import (
+    HEADER,
+    HEADER_SIZE,
     MAX_PAYLOAD,
     Message,
     MessageType,
@@ -31,6 +33,7 @@ from dumpon.protocol.wire import (
     parse_message,
 )
 
+_VMCORE: Final = int(MessageType.VMCORE)
 KEY_BLOB_MAX: Final = 64 * 1024  # far above roundup(37 + 2048, block size) for any dumper
 
 
@@ -137,6 +140,25 @@ class ServerSession:
         if handler is None:
             return Outcome(None, reason=f"unexpected message type {message.type}")
         return handler(self, message)
+
+    def receive_body(self, datagram: memoryview) -> tuple[bytes, int, bool] | None:
+        """The hot path of a dump: a well-formed VMCORE message within the limits, handled
+        as receive() would, without building objects.  Returns (ack, offset, new): `new`
+        says whether the payload, datagram[HEADER_SIZE:], holds bytes not received before.
+        None for any other datagram, which then goes to receive()."""
+        if len(datagram) < HEADER_SIZE:
+            return None
+        kind, seqno, offset, length, _ = HEADER.unpack_from(datagram)
+        end = offset + length
+        if (
+            kind != _VMCORE
+            or HEADER_SIZE + length != len(datagram)
+            or length > self.max_payload
+            or (self.max_body is not None and end > self.max_body)
+        ):
+            return None
+        self.any_data_received = True
+        return pack_ack(seqno), offset, self.body.add(offset, end) > 0
 
     def _vmcore(self, message: Message) -> Outcome:
         end = message.offset + len(message.payload)
