@@ -16,7 +16,7 @@ import typer
 from dumpon import inet
 from dumpon.cli.errorpath import run_guarded, warn
 from dumpon.cli.typerapp import invoke, new_app
-from dumpon.errors import Exit, ToolError
+from dumpon.errors import Exit, ToolError, os_error_text
 from dumpon.server import daemon
 from dumpon.server.config import NETDUMP_PORT, UDP_MAX_PAYLOAD, ServerConfig
 
@@ -51,7 +51,9 @@ def _dumpdir(path: Path) -> int:
     except NotADirectoryError:
         raise ToolError(f"dump location {path} is not a directory", Exit.CANTCREAT) from None
     except OSError as exc:
-        raise ToolError(f"invalid dump location {path}: {exc.strerror}", Exit.CANTCREAT) from None
+        raise ToolError(
+            f"invalid dump location {path}: {os_error_text(exc)}", Exit.CANTCREAT
+        ) from None
     if not os.access(path, os.W_OK):
         warn(PROG, f"warning: may be unable to write into dump location {path}")
     return fd
@@ -66,7 +68,7 @@ def _check_default_path(root_fd: int, config: ServerConfig) -> None:
     except OSError as exc:
         raise ToolError(
             f"default path {config.default_path} is not a directory beneath"
-            f" {config.dumpdir}: {exc.strerror}",
+            f" {config.dumpdir}: {os_error_text(exc)}",
             Exit.CANTCREAT,
         ) from None
 
@@ -185,7 +187,7 @@ def serve(config: ServerConfig, pidfile: Path, debug: bool) -> None:
             herald = sockets.herald_socket(config.bind_address, config.port)
         except OSError as exc:
             where = f"{config.bind_address}:{config.port}"
-            raise ToolError(f"cannot listen on {where}: {exc.strerror}", Exit.OSERR) from None
+            raise ToolError(f"cannot listen on {where}: {os_error_text(exc)}", Exit.OSERR) from None
         if not debug:
             daemon.detach()
         daemon.setup_logging(debug)

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from dumpon.errors import Exit, ToolError
+from dumpon.errors import Exit, ToolError, os_error_text
 
 log = logging.getLogger("netdumpd")
 
@@ -28,14 +28,14 @@ class Pidfile:
         try:
             self._fd = os.open(path, flags, 0o600)
         except OSError as exc:
-            raise ToolError(f"pidfile {path}: {exc.strerror}", Exit.CANTCREAT) from None
+            raise ToolError(f"pidfile {path}: {os_error_text(exc)}", Exit.CANTCREAT) from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             os.close(self._fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise ToolError("netdumpd is already running", Exit.UNAVAILABLE) from None
-            raise ToolError(f"pidfile {path}: {exc.strerror}", Exit.CANTCREAT) from None
+            raise ToolError(f"pidfile {path}: {os_error_text(exc)}", Exit.CANTCREAT) from None
 
     def write(self) -> None:
         """Record our pid (after detaching: the pid changes)."""

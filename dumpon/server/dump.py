@@ -14,6 +14,7 @@ import os
 import socket
 from dataclasses import dataclass
 
+from dumpon.errors import os_error_text
 from dumpon.protocol.session import (
     BodyData,
     Finished,
@@ -172,7 +173,7 @@ class Dump:
         try:
             files.append_info(self._data_line() + last_line + "\n")
         except OSError as exc:
-            log.error("Cannot complete %s: %s", files.names.info, exc.strerror)
+            log.error("Cannot complete %s: %s", files.names.info, os_error_text(exc))
 
     def _data_line(self) -> str:
         header = self.session.header
@@ -209,7 +210,7 @@ def _size(event: SessionEvent) -> int:
 
 
 def _write_error(exc: OSError, offset: int) -> str:
-    reason = os.strerror(exc.errno) if exc.errno is not None else str(exc)
+    reason = os_error_text(exc)
     if exc.errno == errno.EINVAL and exc.filename:
-        reason = f"{exc.filename}: {exc.strerror}"
+        reason = f"{exc.filename}: {os_error_text(exc)}"
     return f"Dump unsuccessful: write error @ offset {offset:08x}: {reason}"

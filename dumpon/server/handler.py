@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dumpon.errors import os_error_text
+
 log = logging.getLogger("netdumpd")
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -76,7 +78,7 @@ class HandlerRunner:
                 start_new_session=True,  # its own process group, so a kill takes its children
             )
         except OSError as exc:
-            log.error("Cannot run handler %s: %s", self._script, exc.strerror)
+            log.error("Cannot run handler %s: %s", self._script, os_error_text(exc))
             return
         self._running.append(_Running(process, time.monotonic() + self._time_limit))
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dumpon.errors import os_error_text
 from dumpon.protocol.session import Finished, ServerSession, parse_herald
 from dumpon.protocol.wire import HEADER_SIZE, WireError, pack_ack
 from dumpon.server import beneath, sockets
@@ -135,7 +136,7 @@ class Server:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                log.error("recvmsg(): %s", exc.strerror)
+                log.error("recvmsg(): %s", os_error_text(exc))
                 return
             local = destination or self._herald.getsockname()[0]
             self._herald_from(_Herald(data, source, local))
@@ -167,7 +168,7 @@ class Server:
             sock = sockets.dump_socket(herald.destination, herald.source)
         except OSError as exc:
             os.close(place.dir_fd)
-            log.error("Cannot answer %s: %s", herald.source[0], exc.strerror)
+            log.error("Cannot answer %s: %s", herald.source[0], os_error_text(exc))
             return
         session = ServerSession(
             max_payload=self.config.max_payload, max_body=self.config.max_dump_size
@@ -188,7 +189,7 @@ class Server:
         try:
             stats = os.fstatvfs(self._root_fd)
         except OSError as exc:
-            log.error("statvfs(%s): %s", self.config.dumpdir, exc.strerror)
+            log.error("statvfs(%s): %s", self.config.dumpdir, os_error_text(exc))
             return False
         free = stats.f_bavail * stats.f_frsize
         if free < self.config.minfree:
@@ -207,12 +208,12 @@ class Server:
                     "Path %r of client %s unusable (%s); using the default path",
                     path.decode(errors="backslashreplace"),
                     client,
-                    exc.strerror,
+                    os_error_text(exc),
                 )
         try:
             return self._open_place(default)
         except OSError as exc:
-            log.error("Default path %s unusable: %s", self.config.default_path, exc.strerror)
+            log.error("Default path %s unusable: %s", self.config.default_path, os_error_text(exc))
             return None
 
     def _open_place(self, path: bytes) -> Place:
@@ -308,7 +309,7 @@ class Server:
             try:
                 send(ack)
             except OSError as exc:  # the client resends what it misses; no ACK is queued
-                log.debug("send() to %s: %s", dump.address, exc.strerror)
+                log.debug("send() to %s: %s", dump.address, os_error_text(exc))
         if finished is not None:
             self._retire(dump)
 
@@ -338,7 +339,7 @@ class Server:
             dump.sock.send(ack)
         except OSError as exc:
             # the client resends what it misses; an ACK is never queued
-            log.debug("send() to %s: %s", dump.address, exc.strerror)
+            log.debug("send() to %s: %s", dump.address, os_error_text(exc))
 
     # --- ending dumps --------------------------------------------------------------------
 
