@@ -13,6 +13,7 @@ open) as they really do; a dump ioctl on them gets ENOTTY, as a non-disk device 
 from __future__ import annotations
 
 import base64
+import copy
 import ctypes
 import errno
 import os
@@ -21,13 +22,13 @@ import stat
 from collections.abc import Mapping
 from typing import Any
 
+from dumpon import changes
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DataModel, DumpArg
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP
-from dumpon.kernel.emulation.statefile import State, StateFile
+from dumpon.kernel.emulation import document
+from dumpon.kernel.emulation.statefile import State, StateFile, Transaction
 
-STATE_KIND = "dumpon-mock-kernel"
-STATE_VERSION = 1
 OSRELDATE = 1500023  # a 15-CURRENT kernel: the ABI this emulation implements
 ARPHRD_ETHER = 1  # Linux's link type for Ethernet, standing in for IFT_ETHER
 
@@ -37,18 +38,6 @@ ENCRYPTION_NAMES = {
     abi.ENC_AES_256_CBC: "aes-256-cbc",
     abi.ENC_CHACHA20: "chacha20",
 }
-# Kernel options, all present by default; tests turn some off to reach the kernel's errors.
-DEFAULT_FEATURES = {"netdump": True, "ekcd": True, "gzio": True, "zstdio": True}
-
-
-def empty_state() -> State:
-    return {
-        "format": STATE_KIND,
-        "version": STATE_VERSION,
-        "dumpers": [],
-        "netdump": None,
-        "facts": {},
-    }
 
 
 class _Device:
@@ -59,12 +48,22 @@ class _Device:
 
 
 class MockKernel:
-    """The emulated kernel; its whole state lives in one JSON file."""
+    """The emulated kernel; its whole state lives in one JSON file.
+
+    A set ioctl opens a transaction: the state file stays locked, and the change (with
+    the facts recorded about it) is written when the last descriptor is closed.  So a
+    configuration and what is recorded with it are stored together or not at all, and
+    a failed ioctl changes nothing.
+    """
 
     def __init__(self, state_path: str) -> None:
-        self.state = StateFile(state_path, STATE_KIND, STATE_VERSION, empty_state)
+        self.state = StateFile(
+            state_path, document.KIND, document.VERSION, document.SCHEMA, document.empty
+        )
         self._fds: dict[int, _Device] = {}
         self._next_fd = 3
+        self._transaction: Transaction | None = None
+        self._changed = False  # a set ioctl succeeded in the open transaction
 
     @property
     def abi(self) -> DataModel:
@@ -74,7 +73,7 @@ class MockKernel:
 
     def open(self, path: str) -> int:
         if path == PATH_NETDUMP:
-            if not self._features(self.state.read())["netdump"]:
+            if not self._current()["features"]["netdump"]:
                 raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
             device = _Device("netdump", "netdump")
         elif path == PATH_DEVNULL:
@@ -88,12 +87,20 @@ class MockKernel:
     def close(self, fd: int) -> None:
         self._device(fd)
         del self._fds[fd]
+        if not self._fds and self._transaction is not None:
+            transaction, self._transaction = self._transaction, None
+            changed, self._changed = self._changed, False
+            if not changed:
+                transaction.abort()
+                return
+            transaction.commit()  # all or nothing: a failure leaves the old state
+            changes.applied("configuration was applied")
 
     def ioctl(self, fd: int, request: int, arg: bytearray) -> None:
         device = self._device(fd)
         model = self.abi
         if device.kind == "netdump" and request == model.DIOCGKERNELDUMP:
-            arg[:] = self._get_netdump(self.state.read())
+            arg[:] = self._get_netdump(self._current())
             return
         if device.kind == "disk" and request == model.DIOCGMEDIASIZE:
             arg[:] = _media_size(device.host_path or "").to_bytes(8, "little")
@@ -101,24 +108,28 @@ class MockKernel:
         if request != model.DIOCSKERNELDUMP or device.kind == "other":
             raise _oserror(errno.ENOTTY)
         request_arg = model.unpack(arg)
-        with self.state.update() as state:
-            if device.kind == "null":
-                state["dumpers"] = []
-                _unconfigure_netdump(state)
-            elif device.kind == "netdump":
-                self._set_netdump(state, request_arg)
-            else:
-                self._set_disk(state, device.name, request_arg)
-            names = {entry["name"] for entry in state["dumpers"]}
-            state["facts"] = {k: v for k, v in state["facts"].items() if k in names}
+        state = self._begin()
+        draft = copy.deepcopy(state)  # an ioctl that fails changes nothing
+        if device.kind == "null":
+            draft["dumpers"] = []
+            _unconfigure_netdump(draft)
+        elif device.kind == "netdump":
+            self._set_netdump(draft, request_arg)
+        else:
+            self._set_disk(draft, device.name, request_arg)
+        names = {entry["name"] for entry in draft["dumpers"]}
+        draft["facts"] = {k: v for k, v in draft["facts"].items() if k in names}
+        state.update(draft)
+        self._changed = True
 
     def sysctl(self, name: str) -> bytes:
-        state = self.state.read()
-        overrides = state.get("sysctl", {})
+        state = self._current()
+        overrides = state["sysctl"]
         if name in overrides:
             return _sysctl_bytes(overrides[name])
         if name == "kern.shutdown.dumpdevname":
-            return ",".join(d["name"] for d in state["dumpers"]).encode() + b"\0"
+            names = ",".join(d["name"] for d in state["dumpers"])
+            return names.encode("utf-8", "surrogateescape") + b"\0"
         if name == "kern.osreldate":
             return _sysctl_bytes(OSRELDATE)
         if name == "debug.minidump":
@@ -129,14 +140,28 @@ class MockKernel:
             return _sysctl_bytes(int(state["netdump"] is not None))
         if name.startswith("kern.features."):
             feature = name.removeprefix("kern.features.")
-            if self._features(state).get(feature):
+            if state["features"].get(feature):
                 return _sysctl_bytes(1)
         raise _oserror(errno.ENOENT)
 
     def record(self, target: str, facts: Mapping[str, object]) -> None:
+        if self._transaction is not None:
+            _add_facts(self._transaction.state, target, facts)
+            return
         with self.state.update() as state:
-            if any(entry["name"] == target for entry in state["dumpers"]):
-                state["facts"].setdefault(target, {}).update(facts)
+            _add_facts(state, target, facts)
+
+    # --- the transaction ----------------------------------------------------------------
+
+    def _begin(self) -> State:
+        """The state under change, locked from the first set ioctl until the last close."""
+        if self._transaction is None:
+            self._transaction = self.state.begin()
+        return self._transaction.state
+
+    def _current(self) -> State:
+        """What this process sees: its own pending change, else the file."""
+        return self.state.read() if self._transaction is None else self._transaction.state
 
     # --- the kernel's rules -------------------------------------------------------------
 
@@ -169,9 +194,14 @@ class MockKernel:
 
     def _new_dumper(self, state: State, name: str, arg: DumpArg) -> dict[str, Any]:
         """dumper_create(): the checks every new entry passes, in the kernel's order."""
-        features = self._features(state)
+        features = state["features"]
         compression, encryption = _settings(arg)
-        entry: dict[str, Any] = {"name": name, "compression": compression, "encryption": encryption}
+        entry: dict[str, Any] = {
+            "name": name,
+            "compression": compression,
+            "encryption": encryption,
+            "encrypted_key": None,
+        }
         if arg.encryption != abi.ENC_NONE:
             if not 0 < arg.encrypted_key_size <= abi.ENCKEY_MAX_SIZE:
                 raise _oserror(errno.EINVAL)
@@ -219,14 +249,17 @@ class MockKernel:
         kind = "disk" if stat.S_ISBLK(mode) else "other"
         return _Device(kind, path.removeprefix(PATH_DEV), host_path=path)
 
-    @staticmethod
-    def _features(state: State) -> dict[str, bool]:
-        return {**DEFAULT_FEATURES, **state.get("features", {})}
+
+def _add_facts(state: State, target: str, facts: Mapping[str, object]) -> None:
+    if any(entry["name"] == target for entry in state["dumpers"]):
+        state["facts"].setdefault(target, {}).update(facts)
 
 
 def _insert(state: State, index: int, entry: dict[str, Any]) -> None:
     """dumper_insert(): before the index-th entry, or at the tail when the list is shorter."""
     dumpers: list[dict[str, Any]] = state["dumpers"]
+    if len(dumpers) >= document.MAX_DUMPERS:
+        raise _oserror(errno.ENOMEM)  # the file's limit; the kernel's list has none
     dumpers.insert(min(index, len(dumpers)), entry)
 
 
@@ -297,7 +330,7 @@ def _media_size(path: str) -> int:
 
 def _sysctl_bytes(value: object) -> bytes:
     if isinstance(value, str):
-        return value.encode() + b"\0"
+        return value.encode("utf-8", "surrogateescape") + b"\0"
     if isinstance(value, bool) or not isinstance(value, int):
         raise _oserror(errno.EINVAL)
     size = 4 if -(2**31) <= value < 2**31 else 8
