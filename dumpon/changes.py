@@ -16,6 +16,10 @@ def applied(what: str) -> None:
         _applied.append(what)
 
 
+def any_applied() -> bool:
+    return bool(_applied)
+
+
 def summary() -> str:
     """Every change noted, or that there was none."""
     return ", ".join(_applied) or "nothing was changed"

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from dumpon.errors import Exit, ToolError
+from dumpon.infile import file_kind
 from dumpon.kernel.emulation.shapes import Invalid, Record
 
 State = dict[str, Any]
@@ -218,7 +219,7 @@ class StateFile:
     def _check_owned(self, info: os.stat_result, name: str) -> None:
         path = os.path.join(self.directory, name)
         if not stat.S_ISREG(info.st_mode):
-            what = _file_kind(info.st_mode)
+            what = file_kind(info.st_mode)
             raise ToolError(f"{path}: {what}, not a regular file; refused", Exit.OSFILE)
         if info.st_uid not in (os.geteuid(), 0):
             raise ToolError(f"{path}: owned by uid {info.st_uid}, not by you; refused", Exit.OSFILE)
@@ -266,18 +267,6 @@ def _create_temporary(dir_fd: int, name: str) -> tuple[int, str]:
             continue
         return fd, temporary
     raise OSError(errno.EEXIST, os.strerror(errno.EEXIST))
-
-
-def _file_kind(mode: int) -> str:
-    kinds = {
-        stat.S_IFDIR: "a directory",
-        stat.S_IFLNK: "a symbolic link",
-        stat.S_IFIFO: "a FIFO",
-        stat.S_IFCHR: "a character device",
-        stat.S_IFBLK: "a block device",
-        stat.S_IFSOCK: "a socket",
-    }
-    return kinds.get(stat.S_IFMT(mode), "not a regular file")
 
 
 class Transaction:
