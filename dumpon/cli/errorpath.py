@@ -68,12 +68,12 @@ def run_guarded(prog: str, body: Callable[[], int]) -> NoReturn:
         status = _output_failed(prog, exc, stdout)
     except ToolError as exc:
         if exc.message:
-            warn(prog, exc.message)
+            warn(prog, exc.message + _late())
         status = exc.exit_code
     except KeyboardInterrupt:
         status = 130
     except Exception as exc:  # the promise is: never a traceback
-        warn(prog, f"internal error: {type(exc).__name__}: {exc}")
+        warn(prog, f"internal error: {type(exc).__name__}: {exc}{_late()}")
         status = Exit.SOFTWARE
     try:
         if sys.stdout is not None:
@@ -82,6 +82,11 @@ def run_guarded(prog: str, body: Callable[[], int]) -> NoReturn:
         failed = _output_failed(prog, exc, stdout, quiet=status != 0)
         status = status or failed
     raise SystemExit(status)
+
+
+def _late() -> str:
+    """For a failure after a change took effect: what had already been done."""
+    return f" ({changes.summary()})" if changes.any_applied() else ""
 
 
 def _guard_standard_streams() -> _Stdout | None:

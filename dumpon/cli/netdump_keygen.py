@@ -37,10 +37,7 @@ def keygen(
     """Write private.pem (PKCS#8, mode 0600) and public.pem (SubjectPublicKeyInfo)."""
     from dumpon.crypto.keypair import write_key_pair
 
-    written = write_key_pair(directory, bits, force=force)
-    if written.repaired:
-        warn("netdump", f"{directory}: completed the key replacement an interrupted run left")
-    files = written.files
+    files = write_key_pair(directory, bits, force=force, note=lambda line: warn("netdump", line))
     public = os.path.abspath(files.public)
     print(f"Wrote {files.private} (private key, mode 0600) and {files.public}.")
     print(f"Next, on the dump client:  dumpon -k {public} ...")

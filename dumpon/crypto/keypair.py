@@ -18,7 +18,7 @@ import errno
 import os
 import signal
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -59,12 +59,6 @@ class KeyPairFiles:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Written:
-    files: KeyPairFiles
-    repaired: bool  # an earlier, interrupted replacement was completed first
-
-
 def check_bits(bits: int) -> None:
     """Refuse a size the generator would not produce exactly (OpenSSL makes a 4094-bit
     modulus when asked for 4095 bits)."""
@@ -80,14 +74,22 @@ def check_bits(bits: int) -> None:
         )
 
 
-def write_key_pair(directory: str, bits: int = DEFAULT_BITS, *, force: bool = False) -> Written:
+def write_key_pair(
+    directory: str,
+    bits: int = DEFAULT_BITS,
+    *,
+    force: bool = False,
+    note: Callable[[str], None] = lambda _: None,
+) -> KeyPairFiles:
     """Generate an RSA key pair into `directory`: private.pem (PKCS#8, 0600), public.pem (SPKI).
 
-    Without `force` neither file may exist yet; with `force` both are replaced.
+    Without `force` neither file may exist yet; with `force` both are replaced.  A
+    replacement an earlier run left half done is completed first, and `note` told so.
     """
     check_bits(bits)
-    files, pending = KeyPairFiles.final(directory), KeyPairFiles.pending(directory)
-    repaired = finish_interrupted(directory)
+    files = KeyPairFiles.final(directory)
+    if finish_interrupted(directory):
+        note(f"{directory}: completed the key replacement an interrupted run left")
     if not force:
         # Checked before the slow key generation; the final link() still closes the race.
         for path in (files.private, files.public):
@@ -99,19 +101,20 @@ def write_key_pair(directory: str, bits: int = DEFAULT_BITS, *, force: bool = Fa
         for fd, data in ((private_out, private_pem), (public_out, public_pem)):
             _write_all(fd, data)
             os.fsync(fd)
-        _install_pair(directory, pending, files, force)
+        _install_pair(directory, KeyPairFiles.pending(directory), files, force)
     changes.applied("keys were written")
-    return Written(files, repaired)
+    return files
 
 
 def finish_interrupted(directory: str) -> bool:
     """Complete or undo a replacement an earlier run left half done; True if completed."""
     files, pending = KeyPairFiles.final(directory), KeyPairFiles.pending(directory)
-    with contextlib.suppress(FileNotFoundError):
+    # Failures here (a missing directory, ...) are reported when the new files are created.
+    with contextlib.suppress(OSError):
         os.unlink(pending.private)  # never moved into place, or already linked there
     try:
         info = os.lstat(pending.public)
-    except FileNotFoundError:
+    except OSError:
         return False
     if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and _matches(files, pending):
         os.replace(pending.public, files.public)

@@ -83,7 +83,7 @@ def ethtool_driver(name: str) -> str | None:
     """ETHTOOL_GDRVINFO's driver field; None where the link has no ethtool support (lo)."""
     info = ctypes.create_string_buffer(struct.pack("I", ETHTOOL_GDRVINFO), _DRVINFO_SIZE)
     # struct ifreq: the name in 16 bytes, then ifr_data pointing at the drvinfo buffer
-    request = struct.pack("16sP", name.encode()[:15], ctypes.addressof(info)).ljust(40, b"\0")
+    request = struct.pack("16sP", os.fsencode(name)[:15], ctypes.addressof(info)).ljust(40, b"\0")
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             fcntl.ioctl(sock, SIOCETHTOOL, request)

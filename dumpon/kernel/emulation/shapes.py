@@ -296,7 +296,7 @@ class Record:
         if self.check is not None:
             self.check(value, where)
         for member in self.members:
-            if member.default is not None and out.get(member.name) == member.default():
+            if member.default is not None and value.get(member.name) == member.default():
                 del out[member.name]
         return out
 
