@@ -10,6 +10,11 @@ from __future__ import annotations
 _applied: list[str] = []
 
 
+def start() -> None:
+    """A command begins: nothing is changed yet (one process may run several, in tests)."""
+    _applied.clear()
+
+
 def applied(what: str) -> None:
     """Note a change that has taken effect, worded for the user: "keys were written"."""
     if what not in _applied:

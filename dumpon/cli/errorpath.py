@@ -61,6 +61,7 @@ def warn(prog: str, message: str) -> None:
 
 def run_guarded(prog: str, body: Callable[[], int]) -> NoReturn:
     """Run `body` and exit with its status, turning every failure into one stderr line."""
+    changes.start()
     stdout = _guard_standard_streams()
     try:
         status = body()
@@ -68,7 +69,7 @@ def run_guarded(prog: str, body: Callable[[], int]) -> NoReturn:
         status = _output_failed(prog, exc, stdout)
     except ToolError as exc:
         if exc.message:
-            warn(prog, exc.message + _late())
+            warn(prog, exc.message)
         status = exc.exit_code
     except KeyboardInterrupt:
         status = 130

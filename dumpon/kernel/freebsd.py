@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping
 from typing import Protocol
 
+from dumpon import changes
 from dumpon.errors import Exit, ToolError
 from dumpon.kernel.abi import DataModel
 from dumpon.kernel.arch import Platform, host_platform
@@ -83,6 +84,9 @@ class FreeBSDKernel:
 
     def ioctl(self, fd: int, request: int, arg: bytearray) -> None:
         self._os.ioctl(fd, request, arg)
+        model = self._platform.model
+        if request in (model.DIOCSKERNELDUMP, model.DIOCSKERNELDUMP_FREEBSD12, model.NETDUMPSCONF):
+            changes.applied("configuration was applied")
 
     def sysctl(self, name: str) -> bytes:
         return self._os.sysctl(name)

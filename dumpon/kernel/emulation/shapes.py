@@ -14,7 +14,9 @@ import binascii
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Invalid(ValueError):
@@ -45,16 +47,22 @@ def _kind(value: object) -> str:
     return "an object"
 
 
-def _expect(value: object, kind: type, where: str, wanted: str) -> None:
+def _typed(value: object, kind: type[T], where: str, wanted: str) -> T:
+    """`value` if it has JSON type `kind` (a boolean is not an integer here)."""
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise Invalid(where, f"{_kind(value)} where {wanted} belongs")
+    return value
+
+
+def _within(number: int, low: int, high: int, where: str, unit: str = "") -> None:
+    if not low <= number <= high:
+        raise Invalid(where, f"{number}{unit} is outside {low}..{high}")
 
 
 @dataclass(frozen=True, slots=True)
 class Boolean:
     def load(self, value: object, where: str) -> bool:
-        _expect(value, bool, where, "true or false")
-        assert isinstance(value, bool)
+        value = _typed(value, bool, where, "true or false")
         return value
 
     dump = load  # the JSON form is the program's form
@@ -66,10 +74,8 @@ class Integer:
     high: int
 
     def load(self, value: object, where: str) -> int:
-        _expect(value, int, where, "an integer")
-        assert isinstance(value, int)
-        if not self.low <= value <= self.high:
-            raise Invalid(where, f"{value} is outside {self.low}..{self.high}")
+        value = _typed(value, int, where, "an integer")
+        _within(value, self.low, self.high, where)
         return value
 
     dump = load  # the JSON form is the program's form
@@ -84,8 +90,7 @@ class Text:
     choices: tuple[str, ...] = ()
 
     def load(self, value: object, where: str) -> str:
-        _expect(value, str, where, "a string")
-        assert isinstance(value, str)
+        value = _typed(value, str, where, "a string")
         if len(value) > self.longest:
             raise Invalid(where, f"a string of {len(value)} characters, over {self.longest}")
         if not value.isascii():
@@ -129,15 +134,13 @@ class Name:
     longest: int
 
     def load(self, value: object, where: str) -> str:
-        _expect(value, str, where, "a name")
-        assert isinstance(value, str)
+        value = _typed(value, str, where, "a name")
         if len(value) > 3 * self.longest or not _ESCAPED.fullmatch(value):
             raise Invalid(where, f"{value[:64]!r} is not an escaped name")
         return self._checked(unescape_name(value), where).decode("utf-8", "surrogateescape")
 
     def dump(self, value: Any, where: str) -> str:
-        _expect(value, str, where, "a name")
-        assert isinstance(value, str)
+        value = _typed(value, str, where, "a name")
         try:
             raw = value.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:
@@ -158,16 +161,14 @@ class Base64:
     longest: int
 
     def load(self, value: object, where: str) -> str:
-        _expect(value, str, where, "base64 text")
-        assert isinstance(value, str)
+        value = _typed(value, str, where, "base64 text")
         if len(value) > 4 * (self.longest + 2) // 3:
             raise Invalid(where, f"base64 text of {len(value)} characters is too long")
         try:
             size = len(base64.b64decode(value, validate=True))
         except (binascii.Error, ValueError):
             raise Invalid(where, "not base64 text") from None
-        if not self.shortest <= size <= self.longest:
-            raise Invalid(where, f"{size} bytes, outside {self.shortest}..{self.longest}")
+        _within(size, self.shortest, self.longest, where, " bytes")
         return value
 
     dump = load  # the JSON form is the program's form
@@ -219,8 +220,7 @@ class ListOf:
         return self._each(value, where, self.item.dump)
 
     def _each(self, value: object, where: str, way: Callable[[Any, str], Any]) -> list[Any]:
-        _expect(value, list, where, "an array")
-        assert isinstance(value, list)
+        value = _typed(value, list, where, "an array")
         if len(value) > self.most:
             raise Invalid(where, f"{len(value)} entries, over {self.most}")
         return [way(item, f"{where}[{n}]") for n, item in enumerate(value)]
@@ -247,8 +247,7 @@ class MapOf:
         key_way: Callable[[Any, str], Any],
         value_way: Callable[[Any, str], Any],
     ) -> dict[Any, Any]:
-        _expect(value, dict, where, "an object")
-        assert isinstance(value, dict)
+        value = _typed(value, dict, where, "an object")
         if len(value) > self.most:
             raise Invalid(where, f"{len(value)} members, over {self.most}")
         out = {}
@@ -301,8 +300,7 @@ class Record:
         return out
 
     def _each(self, value: object, where: str, way: Callable[[Shape], Any]) -> dict[str, Any]:
-        _expect(value, dict, where, "an object")
-        assert isinstance(value, dict)
+        value = _typed(value, dict, where, "an object")
         unknown = [key for key in value if key not in self._by_name]
         if unknown:
             raise Invalid(where, f"unknown member {str(unknown[0])[:64]!r}")
