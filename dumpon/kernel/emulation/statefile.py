@@ -106,7 +106,7 @@ class StateFile:
 
     def _read_in(self, dir_fd: int) -> State:
         try:
-            fd = self._open_owned(dir_fd, self.name, os.O_RDONLY)
+            fd = self._open_checked(dir_fd, self.name, os.O_RDONLY)
         except FileNotFoundError:
             return self._empty()
         try:
@@ -186,30 +186,24 @@ class StateFile:
     # --- files beside the state -----------------------------------------------------------
 
     def _open_lock(self, dir_fd: int) -> int:
-        name = self.name + ".lock"
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                self._check_owned(os.stat(name, dir_fd=dir_fd, follow_symlinks=False), name)
-            fd = os.open(name, os.O_RDWR | os.O_CREAT | _NOT_FOLLOWED, 0o600, dir_fd=dir_fd)
-        except OSError as exc:
-            raise self._refused(exc, name) from None
-        try:
-            self._check_owned(os.fstat(fd), name)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        return self._open_checked(dir_fd, self.name + ".lock", os.O_RDWR | os.O_CREAT)
 
-    def _open_owned(self, dir_fd: int, name: str, flags: int) -> int:
-        """Open `name` only if it is a regular file of ours: never a link, FIFO or device."""
+    def _open_checked(self, dir_fd: int, name: str, flags: int) -> int:
+        """Open `name` only as a regular file of ours: never through a link, never a FIFO
+        or device.  Looked at before opening (a device is never opened) and after (the name
+        may have been swapped in between).  FileNotFoundError unless `flags` create it."""
         try:
-            self._check_owned(os.stat(name, dir_fd=dir_fd, follow_symlinks=False), name)
-            fd = os.open(name, flags | _NOT_FOLLOWED, dir_fd=dir_fd)
+            try:
+                self._check_owned(os.stat(name, dir_fd=dir_fd, follow_symlinks=False), name)
+            except FileNotFoundError:
+                if not flags & os.O_CREAT:
+                    raise
+            fd = os.open(name, flags | _NOT_FOLLOWED, 0o600, dir_fd=dir_fd)
         except FileNotFoundError:
             raise
         except OSError as exc:
             raise self._refused(exc, name) from None
-        try:  # the name may have been swapped between the two looks
+        try:
             self._check_owned(os.fstat(fd), name)
         except BaseException:
             os.close(fd)
