@@ -67,7 +67,6 @@ DUMPON = [
     Command("dumpon", ["--version"]),
     Command("dumpon", ["-v", "{disk}"], "configuration was applied"),
     Command("dumpon", ["-v", "off"], "configuration was applied"),
-    Command("dumpon", ["--show-completion", "bash"]),
 ]
 NETDUMP = [
     Command("netdump", ["--help"]),
@@ -76,6 +75,7 @@ NETDUMP = [
     Command("netdump", ["interfaces"]),
     Command("netdump", ["interfaces", "--all", "--json"]),
     Command("netdump", ["route", "--help"]),
+    Command("netdump", ["--show-completion", "bash"]),
 ]
 NETNS = [
     Command("netdump", ["route", "10.77.0.1"], netns=True),
