@@ -5,6 +5,9 @@ the program's form, `dump` checks the program's form and converts it back.  Both
 anything else (wrong type, unknown or missing member, out of range, too long) with
 `Invalid`, naming where in the document the fault is.  The shapes nest only as deep as
 the schema built from them, so a checked document is bounded in depth and size.
+
+Plain classes with __slots__, not dataclasses: they are built at every start of dumpon,
+where a dozen dataclasses cost several milliseconds.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -59,19 +61,21 @@ def _within(number: int, low: int, high: int, where: str, unit: str = "") -> Non
         raise Invalid(where, f"{number}{unit} is outside {low}..{high}")
 
 
-@dataclass(frozen=True, slots=True)
 class Boolean:
+    __slots__ = ()
+
     def load(self, value: object, where: str) -> bool:
-        value = _typed(value, bool, where, "true or false")
-        return value
+        return _typed(value, bool, where, "true or false")
 
     dump = load  # the JSON form is the program's form
 
 
-@dataclass(frozen=True, slots=True)
 class Integer:
-    low: int
-    high: int
+    __slots__ = ("high", "low")
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low = low
+        self.high = high
 
     def load(self, value: object, where: str) -> int:
         value = _typed(value, int, where, "an integer")
@@ -81,13 +85,17 @@ class Integer:
     dump = load  # the JSON form is the program's form
 
 
-@dataclass(frozen=True, slots=True)
 class Text:
     """A string of at most `longest` characters, matching `pattern` or one of `choices`."""
 
-    longest: int
-    pattern: re.Pattern[str] | None = None
-    choices: tuple[str, ...] = ()
+    __slots__ = ("choices", "longest", "pattern")
+
+    def __init__(
+        self, longest: int, pattern: re.Pattern[str] | None = None, choices: tuple[str, ...] = ()
+    ) -> None:
+        self.longest = longest
+        self.pattern = pattern
+        self.choices = choices
 
     def load(self, value: object, where: str) -> str:
         value = _typed(value, str, where, "a string")
@@ -122,7 +130,6 @@ def unescape_name(text: str) -> bytes:
     return re.sub(rb"%([0-9A-F]{2})", lambda m: bytes([int(m[1], 16)]), text.encode("ascii"))
 
 
-@dataclass(frozen=True, slots=True)
 class Name:
     """A kernel name (device or interface) of 1 to `longest` bytes, NUL-free.
 
@@ -131,7 +138,10 @@ class Name:
     a name that is not UTF-8 is stored exactly and every JSON reader can read it.
     """
 
-    longest: int
+    __slots__ = ("longest",)
+
+    def __init__(self, longest: int) -> None:
+        self.longest = longest
 
     def load(self, value: object, where: str) -> str:
         value = _typed(value, str, where, "a name")
@@ -153,12 +163,14 @@ class Name:
         return raw
 
 
-@dataclass(frozen=True, slots=True)
 class Base64:
     """Base64 text of `shortest` to `longest` bytes (kept as text in the program)."""
 
-    shortest: int
-    longest: int
+    __slots__ = ("longest", "shortest")
+
+    def __init__(self, shortest: int, longest: int) -> None:
+        self.shortest = shortest
+        self.longest = longest
 
     def load(self, value: object, where: str) -> str:
         value = _typed(value, str, where, "base64 text")
@@ -174,9 +186,11 @@ class Base64:
     dump = load  # the JSON form is the program's form
 
 
-@dataclass(frozen=True, slots=True)
 class Nullable:
-    shape: Shape
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
 
     def load(self, value: object, where: str) -> Any:
         return None if value is None else self.shape.load(value, where)
@@ -185,12 +199,14 @@ class Nullable:
         return None if value is None else self.shape.dump(value, where)
 
 
-@dataclass(frozen=True, slots=True)
 class AnyOf:
     """The first of `shapes` that takes the value (shapes of distinct JSON types)."""
 
-    shapes: tuple[Shape, ...]
-    wanted: str
+    __slots__ = ("shapes", "wanted")
+
+    def __init__(self, shapes: tuple[Shape, ...], wanted: str) -> None:
+        self.shapes = shapes
+        self.wanted = wanted
 
     def load(self, value: object, where: str) -> Any:
         return self._first(value, where, lambda shape: shape.load)
@@ -208,10 +224,12 @@ class AnyOf:
         raise Invalid(where, f"not {self.wanted} ({'; '.join(faults)})")
 
 
-@dataclass(frozen=True, slots=True)
 class ListOf:
-    item: Shape
-    most: int
+    __slots__ = ("item", "most")
+
+    def __init__(self, item: Shape, most: int) -> None:
+        self.item = item
+        self.most = most
 
     def load(self, value: object, where: str) -> list[Any]:
         return self._each(value, where, self.item.load)
@@ -226,13 +244,15 @@ class ListOf:
         return [way(item, f"{where}[{n}]") for n, item in enumerate(value)]
 
 
-@dataclass(frozen=True, slots=True)
 class MapOf:
     """An object with any keys of shape `key` (a string shape) and values of `value`."""
 
-    key: Shape
-    value: Shape
-    most: int
+    __slots__ = ("key", "most", "value")
+
+    def __init__(self, key: Shape, value: Shape, most: int) -> None:
+        self.key = key
+        self.value = value
+        self.most = most
 
     def load(self, value: object, where: str) -> dict[Any, Any]:
         return self._each(value, where, self.key.load, self.value.load)
@@ -257,7 +277,6 @@ class MapOf:
         return out
 
 
-@dataclass(frozen=True, slots=True)
 class Member:
     """One member of a `Record`.
 
@@ -265,21 +284,27 @@ class Member:
     default; equal to the default on dump, it is left out of the file.
     """
 
-    name: str
-    shape: Shape
-    default: Callable[[], Any] | None = None
+    __slots__ = ("default", "name", "shape")
+
+    def __init__(self, name: str, shape: Shape, default: Callable[[], Any] | None = None) -> None:
+        self.name = name
+        self.shape = shape
+        self.default = default
 
 
-@dataclass(frozen=True, slots=True)
 class Record:
     """An object with exactly the declared members; `check` sees the loaded whole."""
 
-    members: tuple[Member, ...]
-    check: Callable[[Mapping[str, Any], str], None] | None = None
-    _by_name: dict[str, Member] = field(init=False, repr=False, compare=False)
+    __slots__ = ("_by_name", "check", "members")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_name", {member.name: member for member in self.members})
+    def __init__(
+        self,
+        members: tuple[Member, ...],
+        check: Callable[[Mapping[str, Any], str], None] | None = None,
+    ) -> None:
+        self.members = members
+        self.check = check
+        self._by_name = {member.name: member for member in members}
 
     def load(self, value: object, where: str) -> dict[str, Any]:
         out = self._each(value, where, lambda shape: shape.load)
