@@ -7,15 +7,20 @@ import os
 import stat
 from typing import BinaryIO
 
+from dumpon.errors import strerror
+
 
 class NotRegularFile(OSError):
-    """A path that names a FIFO, device, directory or socket where a file was expected."""
+    """A path that names a FIFO, device, directory or socket where a file was expected;
+    `what` says so (for a directory in the words C programs print: EISDIR's)."""
 
     def __init__(self, mode: int) -> None:
-        if stat.S_ISDIR(mode):  # the text open(2) gives a writer, and C programs print
-            super().__init__(errno.EISDIR, os.strerror(errno.EISDIR))
+        if stat.S_ISDIR(mode):
+            self.what = strerror(errno.EISDIR)
+            super().__init__(errno.EISDIR, self.what)
         else:
-            super().__init__(errno.EINVAL, f"{file_kind(mode)}, not a regular file")
+            self.what = f"{file_kind(mode)}, not a regular file"
+            super().__init__(errno.EINVAL, self.what)
 
 
 def open_regular(path: str) -> BinaryIO:

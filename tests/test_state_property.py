@@ -75,7 +75,27 @@ def documents(draw: st.DrawFn) -> Document:
     if draw(st.booleans()):
         document["features"] = {"gzio": draw(st.booleans())}
     if draw(st.booleans()):
-        document["sysctl"] = {"debug.minidump": draw(st.integers(0, 1))}
+        document["sysctl"] = {
+            "debug.minidump": draw(st.integers(0, 1)),
+            "net.netdump.retries": draw(st.integers(-(2**31), 2**31 - 1)),
+            "net.netdump.path": draw(st.text(max_size=20)),
+        }
+    if draw(st.booleans()):  # a FreeBSD 12.x kernel's state
+        document["freebsd12"] = {
+            "dumper": draw(st.none() | dumpers()),
+            "netdump": draw(
+                st.none()
+                | st.fixed_dictionaries(
+                    {
+                        "iface": ifnames,
+                        "server": ipv4,
+                        "client": ipv4,
+                        "gateway": ipv4,
+                        "enabled": st.booleans(),
+                    }
+                )
+            ),
+        }
     return document
 
 
@@ -99,6 +119,15 @@ def typed_places(document: Document) -> dict[Where, set[type]]:
             places[(member,)] = {dict}
     if "features" in document:
         places[("features", "gzio")] = {bool}
+    if "sysctl" in document:
+        places[("sysctl", "net.netdump.retries")] = {int}
+        places[("sysctl", "net.netdump.path")] = {str}
+    if "freebsd12" in document:
+        places[("freebsd12",)] = {dict, type(None)}
+        netdump12 = document["freebsd12"]["netdump"]
+        if netdump12 is not None:
+            places[("freebsd12", "netdump", "enabled")] = {bool}
+            places[("freebsd12", "netdump", "iface")] = {str}
     return places
 
 
@@ -118,6 +147,8 @@ def records(document: Document) -> list[Where]:
         places.append(("netdump",))
     if "features" in document:
         places.append(("features",))
+    if "freebsd12" in document:
+        places.append(("freebsd12",))
     return places
 
 
@@ -242,7 +273,10 @@ def test_valid_documents_load(
     code, out, err = dumpon(["-l"], capsys, monkeypatch)
     assert (code, err) == (0, "")
     # -l prints the kernel's bytes of each name, as FreeBSD's does
-    listed = b",".join(unescaped(entry["name"]) for entry in document["dumpers"])
+    entries = document["dumpers"]
+    if document.get("freebsd12") is not None:  # a 12.x kernel: its one dumper
+        entries = [d for d in [document["freebsd12"]["dumper"]] if d is not None]
+    listed = b",".join(unescaped(entry["name"]) for entry in entries)
     assert out == (listed or b"/dev/null") + b"\n"
     assert STATE.read_text() == content
 

@@ -103,7 +103,7 @@ def load_public_key(path: str) -> PublicKey:
     try:
         f = open_regular(path)  # a FIFO or device is refused, never read (it could block)
     except NotRegularFile as exc:
-        raise ToolError(f"Unable to open {path}: {exc.strerror}", Exit.FAILURE) from exc
+        raise ToolError(f"Unable to open {path}: {exc.what}", Exit.FAILURE) from exc
     except OSError as exc:
         raise ToolError(f"Unable to open {path}: {strerror(errno_of(exc))}", Exit.FAILURE) from exc
     try:

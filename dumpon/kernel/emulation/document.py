@@ -37,17 +37,27 @@ VERSION = 1
 
 MAX_DUMPERS = 1024  # the kernel's list is unbounded; the emulation's file is not
 INT64 = Integer(-(2**63), 2**63 - 1)
+INT32 = Integer(-(2**31), 2**31 - 1)
+PATH = Text(PATH_MAX - 1)
 DEVICE_NAME = Name(PATH_MAX)
 IPV4 = Text(
     15,
     re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"),
 )
+# Writable netdump sysctls with FreeBSD's defaults (netdump_client.c, debugnet.c); a
+# "sysctl" object in the state file overrides them, e.g. {"net.netdump.retries": 20}.
+TUNABLE_DEFAULTS: dict[str, str | int] = {
+    "net.netdump.path": "",
+    "net.netdump.polls": 2000,
+    "net.netdump.retries": 10,
+    "net.netdump.arp_retries": 3,
+}
 COMPRESSIONS = ("none", "gzip", "zstd")
 CIPHERS = ("none", "aes-256-cbc", "chacha20")
 
 
 def _key_iff_encrypted(entry: Mapping[str, Any], where: str) -> None:
-    if (entry["encryption"] != "none") != (entry["encrypted_key"] is not None):
+    if (entry["encryption"] != "none") != (entry.get("encrypted_key") is not None):
         raise Invalid(where, "encrypted_key must be present exactly when encryption is not none")
 
 
@@ -71,6 +81,28 @@ NETDUMP = Record(
     )
 )
 
+# A FreeBSD 12.x kernel's state (dumpon/kernel/emulation/freebsd12.py): its one dumper
+# and its netdump configuration, which stays while disabled.
+FREEBSD12 = Record(
+    (
+        Member("dumper", Nullable(DUMPER)),
+        Member(
+            "netdump",
+            Nullable(
+                Record(
+                    (
+                        Member("iface", Name(abi.IFNAMSIZ - 1)),
+                        Member("server", IPV4),
+                        Member("client", IPV4),
+                        Member("gateway", IPV4),
+                        Member("enabled", Boolean()),
+                    )
+                )
+            ),
+        ),
+    )
+)
+
 # Facts user space recorded about a target: the public key, the gateway's MAC, ...
 FACTS = MapOf(
     Text(64, re.compile(r"[a-z][a-z0-9_]*")),
@@ -86,6 +118,20 @@ FEATURES = Record(
     )
 )
 
+
+def _tunables_typed(state: Mapping[str, Any], where: str) -> None:
+    """A tunable set in "sysctl" has its sysctl's type: an int (32-bit) or a path string."""
+    for name, default in TUNABLE_DEFAULTS.items():
+        value = state["sysctl"].get(name)
+        if value is None:
+            continue
+        place = f"sysctl[{name!r}]"
+        if isinstance(default, int):
+            INT32.load(value, place)
+        else:
+            PATH.load(value, place)
+
+
 SCHEMA = Record(
     (
         Member("format", Text(len(KIND), choices=(KIND,))),
@@ -94,6 +140,7 @@ SCHEMA = Record(
         Member("netdump", Nullable(NETDUMP)),
         Member("facts", MapOf(DEVICE_NAME, FACTS, MAX_DUMPERS), default=dict),
         Member("features", FEATURES, default=lambda: FEATURES.load({}, "features")),
+        Member("freebsd12", Nullable(FREEBSD12), default=lambda: None),
         # Sysctl values a test sets in place of the emulated ones.
         Member(
             "sysctl",
@@ -104,7 +151,8 @@ SCHEMA = Record(
             ),
             default=dict,
         ),
-    )
+    ),
+    check=_tunables_typed,
 )
 
 

@@ -321,7 +321,7 @@ class Record:
             self.check(value, where)
         for member in self.members:
             if member.default is not None and value.get(member.name) == member.default():
-                del out[member.name]
+                out.pop(member.name, None)
         return out
 
     def _each(self, value: object, where: str, way: Callable[[Shape], Any]) -> dict[str, Any]:

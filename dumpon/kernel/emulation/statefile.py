@@ -26,12 +26,11 @@ import errno
 import fcntl
 import json
 import os
-import secrets
 import stat
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from dumpon.errors import Exit, ToolError
+from dumpon.errors import Exit, ToolError, os_error_text, strerror
 from dumpon.infile import file_kind
 from dumpon.kernel.emulation.shapes import Invalid, Record
 
@@ -64,7 +63,7 @@ class StateFile:
         except FileNotFoundError:
             return self._empty()
         except OSError as exc:
-            raise self._error(exc.strerror or "cannot open", path=self.directory) from None
+            raise self._error(os_error_text(exc), path=self.directory) from None
         try:
             return self._read_in(dir_fd)
         finally:
@@ -76,7 +75,7 @@ class StateFile:
             os.makedirs(self.directory or ".", mode=0o700, exist_ok=True)
             dir_fd = os.open(self.directory or ".", _OPEN_DIR)
         except OSError as exc:
-            raise self._error(exc.strerror or "cannot create", path=exc.filename) from None
+            raise self._error(os_error_text(exc), path=exc.filename) from None
         try:
             lock_fd = self._open_lock(dir_fd)
         except BaseException:
@@ -112,7 +111,7 @@ class StateFile:
         try:
             raw = _read_bounded(fd)
         except OSError as exc:
-            raise self._error(exc.strerror or "cannot read") from None
+            raise self._error(os_error_text(exc)) from None
         finally:
             os.close(fd)
         if len(raw) > MAX_SIZE:
@@ -180,8 +179,7 @@ class StateFile:
             if temporary:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary, dir_fd=dir_fd)
-            reason = os.strerror(exc.errno) if exc.errno else "cannot write"
-            raise self._error(f"{reason}; nothing was changed") from None
+            raise self._error(f"{os_error_text(exc)}; nothing was changed") from None
 
     # --- files beside the state -----------------------------------------------------------
 
@@ -224,7 +222,7 @@ class StateFile:
         path = os.path.join(self.directory, name)
         if exc.errno == errno.ELOOP:
             return ToolError(f"{path}: a symbolic link, not a regular file; refused", Exit.OSFILE)
-        return self._error(exc.strerror or "cannot open", path=path)
+        return self._error(os_error_text(exc), path=path)
 
     def _corrupt(self, reason: str) -> ToolError:
         return self._error(f"corrupt state file ({reason}); left untouched")
@@ -249,7 +247,7 @@ def _read_bounded(fd: int) -> bytes:
 def _create_temporary(dir_fd: int, name: str) -> tuple[int, str]:
     """A new file of ours beside `name`, under a name nobody could have guessed."""
     for _ in range(8):
-        temporary = f".{name}.{secrets.token_hex(8)}.tmp"
+        temporary = f".{name}.{os.urandom(8).hex()}.tmp"  # not `secrets`: it costs ms
         try:
             fd = os.open(
                 temporary,
@@ -260,7 +258,7 @@ def _create_temporary(dir_fd: int, name: str) -> tuple[int, str]:
         except FileExistsError:
             continue
         return fd, temporary
-    raise OSError(errno.EEXIST, os.strerror(errno.EEXIST))
+    raise OSError(errno.EEXIST, strerror(errno.EEXIST))
 
 
 class Transaction:
