@@ -63,6 +63,7 @@ class Command:
 DUMPON = [
     Command("dumpon", ["-l"]),
     Command("dumpon", ["-lv"]),
+    Command("dumpon", ["-l", "--json"]),
     Command("dumpon", ["--help"]),
     Command("dumpon", ["--version"]),
     Command("dumpon", ["-v", "{disk}"], "configuration was applied"),
@@ -76,6 +77,8 @@ NETDUMP = [
     Command("netdump", ["interfaces", "--all", "--json"]),
     Command("netdump", ["route", "--help"]),
     Command("netdump", ["--show-completion", "bash"]),
+    Command("netdump", ["check", "--help"]),
+    Command("netdump", ["send", "--help"]),
 ]
 NETNS = [
     Command("netdump", ["route", "10.77.0.1"], netns=True),
@@ -172,3 +175,19 @@ def test_configuration_is_applied_even_when_its_listing_fails(tmp_path: Path) ->
     assert failed.returncode == 74
     listed = run([script("dumpon"), "-l"], None, {"DUMPON_BACKEND": f"file:{state}"}, None)
     assert listed.stdout == f"{disk}\n"
+
+
+@pytest.mark.parametrize("stdout", [CLOSED, FULL])
+def test_netdump_check_reports_its_lost_report(stdout: str) -> None:
+    """A whole test dump is sent; only its report cannot be written."""
+    from tests.netdump_receiver import Receiver
+    from tests.test_netdump_check import FAST
+
+    receiver = Receiver(timeout=10).start()
+    argv = [script("netdump"), "check", "-s", "127.0.0.1", "--port", str(receiver.herald_port)]
+    failed = run([*argv, *FAST], stdout, {}, None)
+    assert receiver.join().body
+    assert (failed.returncode, failed.stderr) == (
+        74,
+        f"netdump: stdout: {REASONS[stdout]} (nothing was changed)\n",
+    )
