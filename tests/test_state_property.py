@@ -50,24 +50,21 @@ def dumpers(draw: st.DrawFn) -> Document:
     return entry
 
 
+def netdump_configurations(
+    member: str, values: st.SearchStrategy[object]
+) -> st.SearchStrategy[Document]:
+    """A stored netdump configuration: 13+ has an address family, 12.x an enabled flag."""
+    addresses = {"iface": ifnames, "server": ipv4, "client": ipv4, "gateway": ipv4}
+    return st.fixed_dictionaries({**addresses, member: values})
+
+
 @st.composite
 def documents(draw: st.DrawFn) -> Document:
     document: Document = {
         "format": "dumpon-mock-kernel",
         "version": 1,
         "dumpers": draw(st.lists(dumpers(), max_size=4)),
-        "netdump": draw(
-            st.none()
-            | st.fixed_dictionaries(
-                {
-                    "iface": ifnames,
-                    "server": ipv4,
-                    "client": ipv4,
-                    "gateway": ipv4,
-                    "af": st.just(2),
-                }
-            )
-        ),
+        "netdump": draw(st.none() | netdump_configurations("af", st.just(2))),
     }
     if document["dumpers"] and draw(st.booleans()):
         target = document["dumpers"][0]["name"]
@@ -83,18 +80,7 @@ def documents(draw: st.DrawFn) -> Document:
     if draw(st.booleans()):  # a FreeBSD 12.x kernel's state
         document["freebsd12"] = {
             "dumper": draw(st.none() | dumpers()),
-            "netdump": draw(
-                st.none()
-                | st.fixed_dictionaries(
-                    {
-                        "iface": ifnames,
-                        "server": ipv4,
-                        "client": ipv4,
-                        "gateway": ipv4,
-                        "enabled": st.booleans(),
-                    }
-                )
-            ),
+            "netdump": draw(st.none() | netdump_configurations("enabled", st.booleans())),
         }
     return document
 
