@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,24 @@ def test_encrypted_netdump(keys: Path, state: Path) -> None:
     kernel = json.loads(state.read_text())
     assert kernel["dumpers"][0]["encryption"] == "chacha20"
     assert set(kernel["facts"][ns.iface]) >= {"public_key", "gateway_mac", "gateway_mac_seen"}
+
+
+@pytest.mark.parametrize(("kind", "what"), [("fifo", "a FIFO"), ("device", "a character device")])
+def test_key_file_that_is_not_regular_is_refused_at_once(
+    state: Path, tmp_path: Path, kind: str, what: str
+) -> None:
+    path = tmp_path / "key.pem"
+    if kind == "fifo":
+        os.mkfifo(path)  # nobody ever writes to it: reading it would block forever
+    else:
+        path.symlink_to("/dev/zero")  # reading it would never end
+    result = run(
+        [script("dumpon"), "-k", str(path), block_device()],
+        env={"DUMPON_BACKEND": f"file:{state}"},
+        timeout=10,
+    )
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"dumpon: Unable to open {path}: {what}, not a regular file\n",
+    )
+    assert not state.exists()

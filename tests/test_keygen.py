@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from dumpon.crypto import ekcd
+from dumpon.crypto.keyfile import parse_private_key, parse_public_key
 from dumpon.kernel import abi
 from tests.ekcd_support import openssl, requires_openssl
 
@@ -91,3 +94,116 @@ def test_missing_directory(tmp_path: Path) -> None:
     done = keygen("-b", "2048", "-o", tmp_path / "nope")
     assert done.returncode == 73
     assert done.stderr == f"netdump: {tmp_path}/nope/private.pem: No such file or directory\n"
+
+
+def test_unusable_directory_fails_before_generating(tmp_path: Path) -> None:
+    """A 16384-bit key takes about a minute to generate: the directory is checked first."""
+    (tmp_path / "file").write_text("")
+    for directory, reason in [
+        (tmp_path / "nope", "No such file or directory"),
+        (tmp_path / "file", "Not a directory"),
+    ]:
+        started = time.monotonic()
+        done = keygen("-b", "16384", "-o", directory)
+        assert time.monotonic() - started < 10
+        assert (done.returncode, done.stderr) == (
+            73,
+            f"netdump: {directory}/private.pem: {reason}\n",
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+@pytest.mark.parametrize("bits", ["2049", "4095", "16383"])
+def test_odd_sizes_are_refused(tmp_path: Path, bits: str) -> None:
+    done = keygen("-b", bits, "-o", tmp_path)
+    assert done.returncode == 64
+    assert done.stderr == (
+        f"netdump: key size must be an even number of bits (got {bits}: OpenSSL would make a"
+        f" {int(bits) - 1}-bit key)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_size_is_exact(tmp_path: Path) -> None:
+    """2050 bits is not a multiple of 8: the modulus still has exactly 2050 bits."""
+    assert keygen("-b", "2050", "-o", tmp_path).returncode == 0
+    private = parse_private_key((tmp_path / "private.pem").read_bytes())
+    public = parse_public_key((tmp_path / "public.pem").read_bytes())
+    assert private.key_size == public.key.key_size == 2050
+    assert private.public_key().public_numbers().n.bit_length() == 2050
+
+
+def matching(directory: Path) -> bool:
+    private = parse_private_key((directory / "private.pem").read_bytes())
+    public = parse_public_key((directory / "public.pem").read_bytes())
+    return bool(private.public_key().public_numbers() == public.key.public_numbers())
+
+
+# Runs `netdump keygen` and dies by SIGKILL on the n-th rename into place.
+KILLED_AT_RENAME = """
+import os, signal, sys
+real_replace, count, at = os.replace, [0], int(sys.argv[1])
+def replace(src, dst):
+    count[0] += 1
+    if count[0] == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(src, dst)
+os.replace = replace
+sys.argv = ["netdump", "keygen", *sys.argv[2:]]
+from dumpon.cli.netdump import main
+main()
+"""
+
+
+@pytest.mark.parametrize("killed_at", [1, 2])
+def test_interrupted_force_never_leaves_a_mismatched_pair(tmp_path: Path, killed_at: int) -> None:
+    assert keygen("-b", "2048", "-o", tmp_path).returncode == 0
+    old_public = (tmp_path / "public.pem").read_bytes()
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILLED_AT_RENAME,
+            str(killed_at),
+            "-b",
+            "2048",
+            "-o",
+            str(tmp_path),
+            "--force",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    # The next run in the directory puts the pair right before anything else.
+    done = keygen("-b", "2048", "-o", tmp_path)
+    assert done.returncode == 1
+    assert "already exists" in done.stderr
+    assert matching(tmp_path)
+    if killed_at == 1:  # stopped before the private key moved: the old pair stays
+        assert (tmp_path / "public.pem").read_bytes() == old_public
+        assert done.stderr.count("\n") == 1
+    else:  # stopped between the moves: the new pair is completed
+        assert (tmp_path / "public.pem").read_bytes() != old_public
+        assert done.stderr.startswith(
+            f"netdump: {tmp_path}: completed the key replacement an interrupted run left\n"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["private.pem", "public.pem"]
+
+
+def test_force_replaces_a_pair_and_reports_keys_written(tmp_path: Path) -> None:
+    assert keygen("-b", "2048", "-o", tmp_path).returncode == 0
+    before = (tmp_path / "private.pem").read_bytes()
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [str(NETDUMP), "keygen", "-b", "2048", "-o", str(tmp_path), "--force"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert done.returncode == 74
+    assert done.stderr == "netdump: stdout: No space left on device (keys were written)\n"
+    assert (tmp_path / "private.pem").read_bytes() != before
+    assert matching(tmp_path)

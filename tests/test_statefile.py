@@ -64,7 +64,8 @@ def test_bad_state_is_reported_and_kept(state: Path, content: str, reason: str) 
 def test_unreadable_state(state: Path) -> None:
     state.mkdir(parents=True)  # a directory where the file should be: unreadable for anyone
     result = dumpon(state, "-l")
-    assert (result.returncode, result.stderr) == (72, f"dumpon: {state}: Is a directory\n")
+    expected = f"dumpon: {state}: a directory, not a regular file; refused\n"
+    assert (result.returncode, result.stderr) == (72, expected)
 
 
 def test_concurrent_writers_lose_nothing(state: Path) -> None:
@@ -89,12 +90,12 @@ def test_concurrent_writers_lose_nothing(state: Path) -> None:
 
 KILL_BEFORE_RENAME = """
 import os, signal, sys
-real_replace = os.replace
-def replace(src, dst):
+real_rename = os.rename
+def rename(src, dst, **dir_fds):
     if dst.endswith("kernel.json"):
         os.kill(os.getpid(), signal.SIGKILL)  # after the new state is written and synced
-    real_replace(src, dst)
-os.replace = replace
+    real_rename(src, dst, **dir_fds)
+os.rename = rename
 sys.argv = ["dumpon"] + sys.argv[1:]
 from dumpon.cli.dumpon import main
 main()

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from dumpon.crypto.keyfile import DEFAULT_BITS, MAX_BITS, MIN_BITS, write_key_pair
+from dumpon.cli.errorpath import warn
+from dumpon.crypto.keyfile import DEFAULT_BITS, MAX_BITS, MIN_BITS
 
 
 def keygen(
@@ -18,7 +19,7 @@ def keygen(
             "-b",
             "--bits",
             metavar="BITS",
-            help=f"Modulus size, {MIN_BITS} to {MAX_BITS} bits.",
+            help=f"Modulus size, an even number of bits from {MIN_BITS} to {MAX_BITS}.",
             show_default=True,
         ),
     ] = DEFAULT_BITS,
@@ -33,7 +34,9 @@ def keygen(
     ] = False,
 ) -> None:
     """Write private.pem (PKCS#8, mode 0600) and public.pem (SubjectPublicKeyInfo)."""
-    files = write_key_pair(directory, bits, force=force)
+    from dumpon.crypto.keypair import write_key_pair
+
+    files = write_key_pair(directory, bits, force=force, note=lambda line: warn("netdump", line))
     public = os.path.abspath(files.public)
     print(f"Wrote {files.private} (private key, mode 0600) and {files.public}.")
     print(f"Next, on the dump client:  dumpon -k {public} ...")

@@ -6,13 +6,12 @@ cryptography is imported inside the functions: `dumpon` without `-k` must not pa
 from __future__ import annotations
 
 import errno
-import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from dumpon.errors import Exit, ToolError, errno_of, strerror
-from dumpon.outfile import exclusive_output
+from dumpon.infile import NotRegularFile, open_regular
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
@@ -102,7 +101,9 @@ def load_public_key(path: str) -> PublicKey:
     fork and is not reproduced.  Every failure exits with status 1, as current FreeBSD.
     """
     try:
-        f = open(path, "rb")  # noqa: SIM115 - the open and the read fail with different texts
+        f = open_regular(path)  # a FIFO or device is refused, never read (it could block)
+    except NotRegularFile as exc:
+        raise ToolError(f"Unable to open {path}: {exc.what}", Exit.FAILURE) from exc
     except OSError as exc:
         raise ToolError(f"Unable to open {path}: {strerror(errno_of(exc))}", Exit.FAILURE) from exc
     try:
@@ -141,53 +142,3 @@ def parse_private_key(data: bytes) -> RSAPrivateKey:
     if not isinstance(key, RSAPrivateKey):
         raise KeyFileError(f"not an RSA key ({type(key).__name__})")
     return key
-
-
-@dataclass(frozen=True, slots=True)
-class KeyPairFiles:
-    private: str
-    public: str
-
-
-def write_key_pair(
-    directory: str, bits: int = DEFAULT_BITS, *, force: bool = False
-) -> KeyPairFiles:
-    """Generate an RSA key pair into `directory`/private.pem (PKCS#8, 0600) and public.pem (SPKI).
-
-    Without `force` neither file may exist yet (both are created with O_EXCL, and nothing
-    is left behind if the second fails); with `force` each is replaced atomically.
-    """
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    if not MIN_BITS <= bits <= MAX_BITS:
-        raise ToolError(
-            f"key size must be between {MIN_BITS} and {MAX_BITS} bits (got {bits})", Exit.USAGE
-        )
-    files = KeyPairFiles(
-        os.path.join(directory, "private.pem"), os.path.join(directory, "public.pem")
-    )
-    if not force:
-        # Checked before the slow key generation; O_EXCL below still closes the race.
-        for path in (files.private, files.public):
-            if os.path.lexists(path):
-                raise ToolError(f"{path} already exists (use --force to replace it)")
-    private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    private_pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    current = files.private
-    try:
-        with exclusive_output(files.private, replace=force, mode=0o600) as out_private:
-            out_private.write(private_pem)
-            current = files.public
-            with exclusive_output(files.public, replace=force, mode=0o644) as out_public:
-                out_public.write(public_pem)
-    except OSError as exc:
-        raise ToolError(f"{current}: {strerror(errno_of(exc))}", Exit.CANTCREAT) from exc
-    return files

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Protocol
 
+from dumpon import changes
 from dumpon.errors import Exit, ToolError, os_error_text
 from dumpon.kernel.abi import DataModel
 from dumpon.kernel.arch import Platform, host_platform
@@ -82,6 +83,9 @@ class FreeBSDKernel:
 
     def ioctl(self, fd: int, request: int, arg: bytearray) -> None:
         self._os.ioctl(fd, request, arg)
+        model = self._platform.model
+        if request in (model.DIOCSKERNELDUMP, model.DIOCSKERNELDUMP_FREEBSD12, model.NETDUMPSCONF):
+            changes.applied("configuration was applied")
 
     def sysctl(self, name: str) -> bytes:
         return self._os.sysctl(name)

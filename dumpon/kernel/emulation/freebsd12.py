@@ -29,6 +29,7 @@ import errno
 import socket
 from typing import Any
 
+from dumpon import changes
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg12, NetdumpConf
 from dumpon.kernel.emulation.kernel import (
@@ -61,7 +62,7 @@ class EmulatedKernel(MockKernel):
         if state.get(STATE_KEY) is not None:
             if current and _dumper12(state) is None:
                 with self.state.update() as changing:
-                    changing.pop(STATE_KEY, None)  # nothing left: boot a current kernel
+                    changing[STATE_KEY] = None  # nothing left: boot a current kernel
             elif device.kind == "netdump":
                 raise _oserror(errno.EINVAL)  # 12.x netdump_ioctl(): any other request
             elif current:
@@ -78,7 +79,7 @@ class EmulatedKernel(MockKernel):
         if name == "kern.osreldate":
             return _int_bytes(OSRELDATE_12)
         if name == "kern.shutdown.dumpdevname":
-            return (dumper["name"] if dumper else "").encode() + b"\0"
+            return (dumper["name"] if dumper else "").encode("utf-8", "surrogateescape") + b"\0"
         if name == "net.netdump.enabled":
             return _int_bytes(int(bool(netdump and netdump["enabled"])))
         return super().sysctl(name)
@@ -108,11 +109,14 @@ class EmulatedKernel(MockKernel):
         # configuration when set_dumper() fails), so the state is written either way.
         error: OSError | None = None
         with self.state.update() as changing:
-            kernel12 = changing.setdefault(STATE_KEY, {"dumper": None, "netdump": None})
+            if changing[STATE_KEY] is None:  # the state file's schema fills in null
+                changing[STATE_KEY] = {"dumper": None, "netdump": None}
+            kernel12 = changing[STATE_KEY]
             try:
                 self._apply12(changing, kernel12, kind, name, request, arg)
             except OSError as exc:
                 error = exc
+        changes.applied("configuration was applied")  # written even when the request failed
         if error is not None:
             raise error
 
@@ -174,7 +178,7 @@ class EmulatedKernel(MockKernel):
         """set_dumper(): the single dumper, or EBUSY while one is set."""
         if state[STATE_KEY]["dumper"] is not None:
             raise _oserror(errno.EBUSY)
-        features = self._features(state)
+        features = state["features"]
         if request.encryption != abi.ENC_NONE:
             if not features["ekcd"]:
                 raise _oserror(errno.EOPNOTSUPP)

@@ -13,21 +13,22 @@ open) as they really do; a dump ioctl on them gets ENOTTY, as a non-disk device 
 from __future__ import annotations
 
 import base64
+import copy
 import errno
 import os
 import stat
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from dumpon import inet
+from dumpon import changes, inet
 from dumpon.errors import strerror
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DataModel, DumpArg, DumpArg12
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP
-from dumpon.kernel.emulation.statefile import State, StateFile
+from dumpon.kernel.emulation import document
+from dumpon.kernel.emulation.document import TUNABLE_DEFAULTS
+from dumpon.kernel.emulation.statefile import State, StateFile, Transaction
 
-STATE_KIND = "dumpon-mock-kernel"
-STATE_VERSION = 1
 OSRELDATE = 1500023  # a 15-CURRENT kernel: the ABI this emulation implements
 ARPHRD_ETHER = 1  # Linux's link type for Ethernet, standing in for IFT_ETHER
 
@@ -37,31 +38,11 @@ ENCRYPTION_NAMES = {
     abi.ENC_AES_256_CBC: "aes-256-cbc",
     abi.ENC_CHACHA20: "chacha20",
 }
-# Writable netdump sysctls with FreeBSD's defaults (netdump_client.c, debugnet.c); a
-# "sysctl" object in the state file overrides them, e.g. {"net.netdump.retries": 20}.
-TUNABLE_DEFAULTS: dict[str, str | int] = {
-    "net.netdump.path": "",
-    "net.netdump.polls": 2000,
-    "net.netdump.retries": 10,
-    "net.netdump.arp_retries": 3,
-}
 TUNABLE_ALIASES = {  # 13+: the netdump names are aliases of debugnet's
     "net.debugnet.npolls": "net.netdump.polls",
     "net.debugnet.nretries": "net.netdump.retries",
     "net.debugnet.arp_nretries": "net.netdump.arp_retries",
 }
-# Kernel options, all present by default; tests turn some off to reach the kernel's errors.
-DEFAULT_FEATURES = {"netdump": True, "ekcd": True, "gzio": True, "zstdio": True}
-
-
-def empty_state() -> State:
-    return {
-        "format": STATE_KIND,
-        "version": STATE_VERSION,
-        "dumpers": [],
-        "netdump": None,
-        "facts": {},
-    }
 
 
 class _Device:
@@ -72,12 +53,22 @@ class _Device:
 
 
 class MockKernel:
-    """The emulated kernel; its whole state lives in one JSON file."""
+    """The emulated kernel; its whole state lives in one JSON file.
+
+    A set ioctl opens a transaction: the state file stays locked, and the change (with
+    the facts recorded about it) is written when the last descriptor is closed.  So a
+    configuration and what is recorded with it are stored together or not at all, and
+    a failed ioctl changes nothing.
+    """
 
     def __init__(self, state_path: str) -> None:
-        self.state = StateFile(state_path, STATE_KIND, STATE_VERSION, empty_state)
+        self.state = StateFile(
+            state_path, document.KIND, document.VERSION, document.SCHEMA, document.empty
+        )
         self._fds: dict[int, _Device] = {}
         self._next_fd = 3
+        self._transaction: Transaction | None = None
+        self._changed = False  # a set ioctl succeeded in the open transaction
 
     @property
     def abi(self) -> DataModel:
@@ -87,7 +78,7 @@ class MockKernel:
 
     def open(self, path: str) -> int:
         if path == PATH_NETDUMP:
-            if not self._features(self.state.read())["netdump"]:
+            if not self._current()["features"]["netdump"]:
                 raise OSError(errno.ENOENT, strerror(errno.ENOENT), path)
             device = _Device("netdump", "netdump")
         elif path == PATH_DEVNULL:
@@ -101,12 +92,20 @@ class MockKernel:
     def close(self, fd: int) -> None:
         self._device(fd)
         del self._fds[fd]
+        if not self._fds and self._transaction is not None:
+            transaction, self._transaction = self._transaction, None
+            changed, self._changed = self._changed, False
+            if not changed:
+                transaction.abort()
+                return
+            transaction.commit()  # all or nothing: a failure leaves the old state
+            changes.applied("configuration was applied")
 
     def ioctl(self, fd: int, request: int, arg: bytearray) -> None:
         device = self._device(fd)
         model = self.abi
         if device.kind == "netdump" and request == model.DIOCGKERNELDUMP:
-            arg[:] = self._get_netdump(self.state.read())
+            arg[:] = self._get_netdump(self._current())
             return
         if device.kind == "disk" and request == model.DIOCGMEDIASIZE:
             arg[:] = _media_size(device.host_path or "").to_bytes(8, "little")
@@ -114,25 +113,29 @@ class MockKernel:
         if request != model.DIOCSKERNELDUMP or device.kind == "other":
             raise _oserror(errno.ENOTTY)
         request_arg = model.unpack(arg)
-        with self.state.update() as state:
-            if device.kind == "null":
-                state["dumpers"] = []
-                _unconfigure_netdump(state)
-            elif device.kind == "netdump":
-                self._set_netdump(state, request_arg)
-            else:
-                self._set_disk(state, device.name, request_arg)
-            names = {entry["name"] for entry in state["dumpers"]}
-            state["facts"] = {k: v for k, v in state["facts"].items() if k in names}
+        state = self._begin()
+        draft = copy.deepcopy(state)  # an ioctl that fails changes nothing
+        if device.kind == "null":
+            draft["dumpers"] = []
+            _unconfigure_netdump(draft)
+        elif device.kind == "netdump":
+            self._set_netdump(draft, request_arg)
+        else:
+            self._set_disk(draft, device.name, request_arg)
+        names = {entry["name"] for entry in draft["dumpers"]}
+        draft["facts"] = {k: v for k, v in draft["facts"].items() if k in names}
+        state.update(draft)
+        self._changed = True
 
     def sysctl(self, name: str) -> bytes:
-        state = self.state.read()
-        overrides = state.get("sysctl", {})
+        state = self._current()
+        overrides = state["sysctl"]
         name = TUNABLE_ALIASES.get(name, name)
         if name in overrides:
             return _sysctl_bytes(overrides[name])
         if name == "kern.shutdown.dumpdevname":
-            return ",".join(d["name"] for d in state["dumpers"]).encode() + b"\0"
+            names = ",".join(d["name"] for d in state["dumpers"])
+            return names.encode("utf-8", "surrogateescape") + b"\0"
         if name == "kern.osreldate":
             return _sysctl_bytes(OSRELDATE)
         if name == "debug.minidump":
@@ -145,17 +148,31 @@ class MockKernel:
             return _sysctl_bytes(TUNABLE_DEFAULTS[name])
         if name.startswith("kern.features."):
             feature = name.removeprefix("kern.features.")
-            if self._features(state).get(feature):
+            if state["features"].get(feature):
                 return _sysctl_bytes(1)
         raise _oserror(errno.ENOENT)
 
     def record(self, target: str, facts: Mapping[str, object]) -> None:
+        if self._transaction is not None:
+            _add_facts(self._transaction.state, target, facts)
+            return
         with self.state.update() as state:
-            if any(entry["name"] == target for entry in state["dumpers"]):
-                state["facts"].setdefault(target, {}).update(facts)
+            _add_facts(state, target, facts)
+
+    # --- the transaction ----------------------------------------------------------------
+
+    def _begin(self) -> State:
+        """The state under change, locked from the first set ioctl until the last close."""
+        if self._transaction is None:
+            self._transaction = self.state.begin()
+        return self._transaction.state
+
+    def _current(self) -> State:
+        """What this process sees: its own pending change, else the file."""
+        return self.state.read() if self._transaction is None else self._transaction.state
 
     def target_details(self) -> list[dict[str, object]]:
-        state = self.state.read()
+        state = self._current()
         return [_details(entry, state["facts"]) for entry in state["dumpers"]]
 
     # --- the kernel's rules -------------------------------------------------------------
@@ -189,9 +206,14 @@ class MockKernel:
 
     def _new_dumper(self, state: State, name: str, arg: DumpArg) -> dict[str, Any]:
         """dumper_create(): the checks every new entry passes, in the kernel's order."""
-        features = self._features(state)
+        features = state["features"]
         compression, encryption = _settings(arg)
-        entry: dict[str, Any] = {"name": name, "compression": compression, "encryption": encryption}
+        entry: dict[str, Any] = {
+            "name": name,
+            "compression": compression,
+            "encryption": encryption,
+            "encrypted_key": None,
+        }
         if arg.encryption != abi.ENC_NONE:
             if not 0 < arg.encrypted_key_size <= abi.ENCKEY_MAX_SIZE:
                 raise _oserror(errno.EINVAL)
@@ -231,9 +253,10 @@ class MockKernel:
         kind = "disk" if stat.S_ISBLK(mode) else "other"
         return _Device(kind, path.removeprefix(PATH_DEV), host_path=path)
 
-    @staticmethod
-    def _features(state: State) -> dict[str, bool]:
-        return {**DEFAULT_FEATURES, **state.get("features", {})}
+
+def _add_facts(state: State, target: str, facts: Mapping[str, object]) -> None:
+    if any(entry["name"] == target for entry in state["dumpers"]):
+        state["facts"].setdefault(target, {}).update(facts)
 
 
 def _details(entry: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, object]:
@@ -262,6 +285,8 @@ def stored_addresses(config: Mapping[str, str]) -> PackedAddresses:
 def _insert(state: State, index: int, entry: dict[str, Any]) -> None:
     """dumper_insert(): before the index-th entry, or at the tail when the list is shorter."""
     dumpers: list[dict[str, Any]] = state["dumpers"]
+    if len(dumpers) >= document.MAX_DUMPERS:
+        raise _oserror(errno.ENOMEM)  # the file's limit; the kernel's list has none
     dumpers.insert(min(index, len(dumpers)), entry)
 
 
@@ -334,7 +359,7 @@ def _media_size(path: str) -> int:
 
 def _sysctl_bytes(value: object) -> bytes:
     if isinstance(value, str):
-        return value.encode() + b"\0"
+        return value.encode("utf-8", "surrogateescape") + b"\0"
     if isinstance(value, bool) or not isinstance(value, int):
         raise _oserror(errno.EINVAL)
     size = 4 if -(2**31) <= value < 2**31 else 8
