@@ -15,6 +15,7 @@ from typing import NoReturn
 from dumpon.cli.errorpath import run_guarded, warn
 from dumpon.errors import Exit, ToolError
 from dumpon.getopt import GetoptError, Spec, getopt
+from dumpon.terminate import Terminated
 
 PROG = "decryptcore"
 USAGE = (
@@ -102,6 +103,9 @@ class _Logger:
     def error(self, message: str) -> None:
         self._emit("LOG_ERR", message)
 
+    def warning(self, message: str) -> None:
+        self._emit("LOG_WARNING", message)
+
     def debug(self, message: str) -> None:
         if self._verbose:
             self._emit("LOG_DEBUG", message)
@@ -130,6 +134,7 @@ def _decrypt(opts: Options, log: _Logger) -> None:
         force=opts.force,
         decompress=opts.decompress,
         log=log.debug,
+        warn=log.warning,
     )
 
 
@@ -146,6 +151,10 @@ def run(argv: list[str]) -> int:
     log = _Logger(opts)
     try:
         _decrypt(opts, log)
+    except Terminated as exc:
+        log.error(f"Terminated by {exc}; no output left behind.")
+        exc.die()
+        return Exit.FAILURE  # only if the signal is blocked
     except ToolError as exc:
         log.error(exc.message)
         return Exit.FAILURE
