@@ -165,7 +165,7 @@ def _open(path: str) -> Iterator[int]:
 
 def _unwrap(
     key_fd: int, private_fd: int, private_key_path: str, *, log: Log
-) -> tuple[ekcd.KeyBlob, ekcd.ParallelDecryptor, int]:
+) -> tuple[ekcd.KeyBlob, ekcd.ChunkDecryptor, int]:
     """The key blob, a decryptor with the unwrapped key, and the private key's size."""
     try:
         with os.fdopen(key_fd, "rb", closefd=False) as key_file:
@@ -193,14 +193,14 @@ def _unwrap(
     except ValueError as exc:
         raise _failed(f"Unable to decrypt key: {exc}") from exc
     try:
-        return blob, ekcd.parallel_decryptor(blob.cipher, key, blob.iv), private_key.key_size
+        return blob, ekcd.chunk_decryptor(blob.cipher, key, blob.iv), private_key.key_size
     finally:
         key[:] = bytes(len(key))
 
 
 def _write_output(
     body_fd: int,
-    decryptor: ekcd.ParallelDecryptor,
+    decryptor: ekcd.ChunkDecryptor,
     encrypted_path: str,
     output_path: str,
     *,

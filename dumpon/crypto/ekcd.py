@@ -10,9 +10,8 @@ import hashlib
 import io
 import secrets
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from dumpon.errors import Exit, ToolError
@@ -185,96 +184,74 @@ def body_cipher(cipher: int, key: bytes | bytearray, iv: bytes, *, encrypt: bool
     return engine.encryptor() if encrypt else engine.decryptor()
 
 
-def parallel_decryptor(cipher: int, key: bytes | bytearray, iv: bytes) -> ParallelDecryptor:
-    """A body decryptor whose pieces can each be cut into parts that decrypt at once."""
+def chunk_decryptor(cipher: int, key: bytes | bytearray, iv: bytes) -> ChunkDecryptor:
+    """A body decryptor that takes the body in chunks, in any order, on any thread."""
     cipher_key = bytes(key[:CIPHER_KEY_SIZE])
     if cipher == ENC_CHACHA20:
-        return ChaCha20Decryptor(cipher_key, iv)
+        return ChaCha20Chunks(cipher_key, iv)
     if cipher != ENC_AES_256_CBC:
         raise ValueError(f"unknown dump cipher {cipher}")
-    return AesCbcDecryptor(cipher_key, iv)
+    return AesCbcChunks(cipher_key, iv)
 
 
-Job = Callable[[], None]
+class ChunkDecryptor(Protocol):
+    """Decrypts any chunk of a body on its own, so chunks can go to several threads at once
+    (OpenSSL releases the GIL).
 
-
-class ParallelDecryptor(Protocol):
-    """Decrypts a body piece by piece, in order; each piece as independent jobs.
-
-    `split(source, target, parts)` returns jobs that together decrypt `source` into
-    `target[: len(source)]` and may run on different threads at once (OpenSSL releases
-    the GIL).  `target` needs `len(source) + 15` bytes.  Only the last piece of a body may
-    be shorter than a whole number of `alignment` bytes.
+    `decrypt(offset, before, source, target)` decrypts the body bytes `source` found at
+    `offset` into `target` (which needs `len(source) + 15` bytes).  `before` holds the
+    `lead` body bytes just before `offset` (empty at offset 0).  Offsets are multiples of
+    `alignment`; only the body's last chunk may be shorter than a multiple of it.
     """
 
     alignment: int
+    lead: int
 
-    def split(self, source: memoryview, target: memoryview, parts: int) -> list[Job]: ...
-
-
-def _bounds(length: int, parts: int, alignment: int) -> list[tuple[int, int]]:
-    """`parts` consecutive ranges covering `length`, each starting on `alignment`."""
-    step = -(-length // (parts * alignment)) * alignment or alignment
-    return [(start, min(start + step, length)) for start in range(0, length, step)]
+    def decrypt(
+        self, offset: int, before: memoryview, source: memoryview, target: memoryview
+    ) -> None: ...
 
 
-class AesCbcDecryptor:
+class AesCbcChunks:
     """CBC decryption needs only the previous ciphertext block besides the current one, so
-    a piece can be cut anywhere on a block boundary, each part with its own IV."""
+    a chunk decrypts with the block before it as its IV."""
 
     alignment = 16
+    lead = 16
 
     def __init__(self, key: bytes, iv: bytes) -> None:
         self._key = key
-        self._chain = iv[:16]  # the ciphertext block before the next piece
+        self._iv = iv[:16]
 
-    def split(self, source: memoryview, target: memoryview, parts: int) -> list[Job]:
-        if len(source) % 16:
-            raise ValueError("the body is not a whole number of AES blocks")
-        jobs: list[Job] = [
-            partial(
-                self._decrypt,
-                self._chain if start == 0 else bytes(source[start - 16 : start]),
-                source[start:end],
-                target[start : end + 15],  # cryptography's room rule; only `end` is written
-            )
-            for start, end in _bounds(len(source), parts, 16)
-        ]
-        if source:
-            self._chain = bytes(source[-16:])  # copied now: the buffer is reused
-        return jobs
-
-    def _decrypt(self, iv: bytes, source: memoryview, target: memoryview) -> None:
+    def decrypt(
+        self, offset: int, before: memoryview, source: memoryview, target: memoryview
+    ) -> None:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+        if len(source) % 16:
+            raise ValueError("the body is not a whole number of AES blocks")
+        iv = bytes(before) if offset else self._iv
         context = Cipher(algorithms.AES256(self._key), modes.CBC(iv)).decryptor()
         context.update_into(source, target)
         context.finalize()
 
 
-class ChaCha20Decryptor:
-    """A keystream can start at any block: each part gets a context at its own counter."""
+class ChaCha20Chunks:
+    """The keystream can start at any block: each chunk gets a context at its own counter."""
 
     alignment = 64
+    lead = 0
 
     def __init__(self, key: bytes, iv: bytes) -> None:
         self._key = key
         self._iv = iv
-        self._position = 0  # bytes of the body before the next piece
 
-    def split(self, source: memoryview, target: memoryview, parts: int) -> list[Job]:
-        if self._position % 64:
-            raise ValueError("only the last piece of a body may end inside a ChaCha20 block")
-        jobs: list[Job] = [
-            partial(self._decrypt, self._position + start, source[start:end], target[start:end])
-            for start, end in _bounds(len(source), parts, 64)
-        ]
-        self._position += len(source)
-        return jobs
-
-    def _decrypt(self, position: int, source: memoryview, target: memoryview) -> None:
-        stream = ChaCha20Stream(self._key, self._iv, position // 64)
-        stream.update_into(source, target)
+    def decrypt(
+        self, offset: int, before: memoryview, source: memoryview, target: memoryview
+    ) -> None:
+        if offset % 64:
+            raise ValueError(f"a ChaCha20 chunk must start on a block, not at {offset}")
+        ChaCha20Stream(self._key, self._iv, offset // 64).update_into(source, target)
 
 
 _CHACHA20_SEGMENT: Final = 64 << 32  # bytes in 2**32 blocks

@@ -1,10 +1,13 @@
-"""A dump body's way from the encrypted file to the core: read, decrypt, maybe decompress,
-write, each stage on its own thread.
+"""A dump body's way from the encrypted file to the core, on several threads at once.
 
-The stages pass a few large buffers round in fixed pools, so memory stays the same whatever
-the body's size, and they overlap: file I/O, OpenSSL and zlib/zstd all release the GIL.
-Decryption also cuts every buffer into one part per core (see ekcd.ParallelDecryptor).
-The first failing stage stops the others; `run` re-raises its error as a StageError.
+Each worker thread claims the next chunk of the body, reads it at its offset (pread),
+decrypts it (ekcd.ChunkDecryptor: any chunk decrypts on its own) and hands it to the sink:
+without decompression it is written at the same offset (pwrite), so the workers never wait
+for one another; with decompression one thread takes the chunks back in order, decompresses
+and writes.  File I/O, OpenSSL and zlib/zstd release the GIL, so reading, decrypting,
+decompressing and writing overlap and use every core.  Each worker owns two fixed buffers
+(plus a small shared pool for the ordered hand-over), so memory is the same whatever the
+body's size.  The first failure stops every thread; `run` raises it as a StageError.
 """
 
 from __future__ import annotations
@@ -13,24 +16,21 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final, Literal, TypeVar
+from typing import Final, Literal
 
 from dumpon.crypto.decompress import Compression, decompressor, detect
-from dumpon.crypto.ekcd import ParallelDecryptor
+from dumpon.crypto.ekcd import ChunkDecryptor
 
-BUFFER_SIZE: Final = 2 << 20  # a multiple of both ciphers' alignment (16 and 64)
-POOL_DEPTH: Final = 3  # buffers per pool: one being filled, one being drained, one queued
+CHUNK_SIZE: Final = 1 << 20  # a multiple of both ciphers' alignment; fits a core's L2 cache
 HEAD_SIZE: Final = 512  # the decrypted bytes kept to tell what the body is
 _POLL: Final = 0.05  # seconds between looks at the stop flag while waiting
-_CUT_MINIMUM: Final = 256 << 10  # smaller pieces are not worth a second thread
 
 Stage = Literal["read", "decrypt", "decompress", "write"]
 
 
 class StageError(Exception):
-    """A stage's failure: `stage` names it, `__cause__` is the original error."""
+    """A stage's failure: `stage` names it, `cause` is the original error."""
 
     def __init__(self, stage: Stage, cause: Exception) -> None:
         super().__init__(f"{stage}: {cause}")
@@ -39,19 +39,7 @@ class StageError(Exception):
 
 
 class _Stopped(Exception):
-    """Raised in a stage that waits while the run is being torn down."""
-
-
-@dataclass(slots=True)
-class _Piece:
-    buffer: bytearray
-    length: int
-    pool: queue.SimpleQueue[bytearray]  # where the buffer goes back once drained
-
-
-_END: Final = None
-_T = TypeVar("_T")
-_Channel = queue.SimpleQueue[_Piece | None]
+    """Raised in a thread that waits while the run is being torn down."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,174 +50,225 @@ class Outcome:
     head: bytes  # the first HEAD_SIZE decrypted bytes (fewer for a smaller body)
 
 
-def _pool(size: int) -> queue.SimpleQueue[bytearray]:
-    pool: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-    for _ in range(POOL_DEPTH):
-        pool.put(bytearray(size))
-    return pool
+@dataclass(slots=True)
+class _Chunk:
+    index: int
+    buffer: bytearray
+    length: int  # shorter than the chunk size only at the end of the body
 
 
-def _cores() -> int:
+def _workers() -> int:
+    """One per core, plus one that decrypts while another waits for the disk."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return cores + 1
 
 
 class Pipeline:
-    """One run over one body: `source` and `sink` are file descriptors the caller owns."""
+    """One run over one body: `source` and `sink` are file descriptors the caller owns;
+    `sink` must be a regular file opened for writing, positioned at 0."""
 
     def __init__(
         self,
         source: int,
         sink: int,
-        decryptor: ParallelDecryptor,
+        decryptor: ChunkDecryptor,
         *,
         decompress: bool = False,
-        buffer_size: int = BUFFER_SIZE,
+        chunk_size: int = CHUNK_SIZE,
+        workers: int | None = None,
     ) -> None:
+        if chunk_size % 64:
+            raise ValueError(f"chunk size {chunk_size} is not a multiple of 64")
         self._source = source
         self._sink = sink
         self._decryptor = decryptor
         self._decompress = decompress
-        self._buffer_size = buffer_size
+        self._chunk_size = chunk_size
+        self._workers = workers or _workers()
         self._stopping = threading.Event()
-        self._failure: StageError | None = None
         self._lock = threading.Lock()
-        self._bytes_in = 0
-        self._bytes_out = 0
-        self._compression: Compression | None = None
+        self._failure: StageError | None = None
+        self._next_index = 0
+        self._end = -1  # body length, once a worker has found it (a short or empty chunk)
         self._head = b""
+        self._compression: Compression | None = None
+        self._bytes_out = 0
+        # decompression only: decrypted chunks by index, and the buffers they go back to
+        self._ready: dict[int, _Chunk] = {}
+        self._arrived = threading.Condition(self._lock)
+        self._spare: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
 
     def run(self) -> Outcome:
-        """Stream the whole body; a failure (or an exception in the caller's thread, e.g.
-        from a signal handler) stops every stage before this returns or raises."""
-        encrypted, plain = _pool(self._buffer_size), _pool(self._buffer_size + 15)
-        inflated = _pool(self._buffer_size) if self._decompress else queue.SimpleQueue()
-        to_decrypt: _Channel = queue.SimpleQueue()
-        decrypted: _Channel = queue.SimpleQueue()
-        to_write: _Channel = queue.SimpleQueue()
-        stages: list[tuple[Stage, Callable[[], None]]] = [
-            ("read", lambda: self._read(encrypted, to_decrypt)),
-            ("decrypt", lambda: self._decrypt(to_decrypt, plain, decrypted)),
-        ]
+        """Stream the whole body.  A failure, or an exception in the caller's thread (from a
+        signal handler, say), stops every thread before this returns or raises."""
+        threads = [self._thread("decrypt", self._work) for _ in range(self._workers)]
         if self._decompress:
-            stages.append(
-                ("decompress", lambda: self._undo_compression(decrypted, inflated, to_write))
-            )
-        else:
-            to_write = decrypted
-        stages.append(("write", lambda: self._write(to_write)))
-        threads = [
-            threading.Thread(target=self._guard, args=stage, name=f"body-{stage[0]}", daemon=True)
-            for stage in stages
-        ]
+            for _ in range(self._workers + 1):  # one being consumed, one per worker
+                self._spare.put(bytearray(self._chunk_size + 15))
+            threads.append(self._thread("decompress", self._consume))
         try:
             for thread in threads:
                 thread.start()
-            while threads[-1].is_alive():
-                threads[-1].join(_POLL)  # short waits, so signal handlers run promptly
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(_POLL)  # short waits, so that signal handlers run promptly
         finally:
             self._stopping.set()
             for thread in threads:
                 thread.join()
-            for pool in (plain, inflated):
-                _wipe(pool)
+            _wipe(self._spare)
         if self._failure is not None:
             raise self._failure
-        return Outcome(self._bytes_in, self._bytes_out, self._compression, self._head)
+        if not self._decompress:
+            # a body that grew while it was read may have left chunks past the end found
+            os.ftruncate(self._sink, self._end)
+            self._bytes_out = self._end
+        return Outcome(self._end, self._bytes_out, self._compression, self._head)
 
-    def _guard(self, stage: Stage, body: Callable[[], None]) -> None:
+    def _thread(self, stage: Stage, body: Callable[[], None]) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                body()
+            except _Stopped:
+                pass
+            except StageError as exc:
+                self._fail(exc)
+            except Exception as exc:
+                self._fail(StageError(stage, exc))
+
+        return threading.Thread(target=guarded, name=f"body-{stage}", daemon=True)
+
+    def _fail(self, exc: StageError) -> None:
+        with self._lock:
+            if self._failure is None:
+                self._failure = exc
+        self._stopping.set()
+
+    def _claim(self) -> int | None:
+        """The next chunk's index, or None once the body's end is known to be before it."""
+        with self._lock:
+            index = self._next_index
+            if self._stopping.is_set() or 0 <= self._end <= index * self._chunk_size:
+                return None
+            self._next_index += 1
+            return index
+
+    def _found_end(self, length: int) -> None:
+        with self._lock:
+            if self._end < 0 or length < self._end:
+                self._end = length
+
+    def _work(self) -> None:
+        encrypted = bytearray(self._decryptor.lead + self._chunk_size)
+        private = None if self._decompress else bytearray(self._chunk_size + 15)
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(self._source, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         try:
-            body()
-        except _Stopped:
-            pass
-        except Exception as exc:
-            with self._lock:
-                if self._failure is None:
-                    self._failure = StageError(stage, exc)
-            self._stopping.set()
+            self._work_with(encrypted, private)
+        finally:
+            if private is not None:
+                private[:] = bytes(len(private))
 
-    def _take(self, channel: queue.SimpleQueue[_T]) -> _T:
+    def _work_with(self, encrypted: bytearray, private: bytearray | None) -> None:
+        lead = self._decryptor.lead
+        while True:
+            plain = private if private is not None else self._take_spare()
+            index = self._claim()
+            if index is None:
+                if private is None:
+                    self._spare.put(plain)
+                return
+            offset = index * self._chunk_size
+            before = lead if offset else 0
+            try:
+                count = _pread_full(
+                    self._source, memoryview(encrypted)[lead - before :], offset - before
+                )
+            except OSError as exc:
+                raise StageError("read", exc) from exc
+            length = max(count - before, 0)
+            if length < self._chunk_size:
+                self._found_end(offset + length)
+            source = memoryview(encrypted)[lead : lead + length]
+            try:
+                self._decryptor.decrypt(
+                    offset, memoryview(encrypted)[:lead], source, memoryview(plain)
+                )
+            except ValueError as exc:
+                raise StageError("decrypt", exc) from exc
+            if index == 0:
+                self._head = bytes(plain[: min(length, HEAD_SIZE)])
+            if private is not None:
+                try:
+                    _pwrite_full(self._sink, memoryview(plain)[:length], offset)
+                except OSError as exc:
+                    raise StageError("write", exc) from exc
+            else:
+                with self._arrived:
+                    self._ready[index] = _Chunk(index, plain, length)
+                    self._arrived.notify_all()
+
+    def _take_spare(self) -> bytearray:
         while True:
             try:
-                return channel.get(timeout=_POLL)
+                return self._spare.get(timeout=_POLL)
             except queue.Empty:
                 if self._stopping.is_set():
                     raise _Stopped from None
 
-    def _read(self, pool: queue.SimpleQueue[bytearray], out: _Channel) -> None:
-        """Whole buffers, so that every piece but the last keeps the ciphers' alignment."""
-        if hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(self._source, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        while True:
-            buffer = self._take(pool)
-            view, filled = memoryview(buffer), 0
-            while filled < len(buffer):
-                count = os.readv(self._source, [view[filled:]])
-                if not count:
-                    break
-                filled += count
-            self._bytes_in += filled
-            if filled:
-                out.put(_Piece(buffer, filled, pool))
-            if filled < len(buffer):
-                out.put(_END)
-                return
-
-    def _decrypt(self, inbox: _Channel, pool: queue.SimpleQueue[bytearray], out: _Channel) -> None:
-        parts = _cores()
-        with ThreadPoolExecutor(max(parts - 1, 1), thread_name_prefix="body-decrypt") as helpers:
-            while (piece := self._take(inbox)) is not _END:
-                target = self._take(pool)
-                count = parts if piece.length >= parts * _CUT_MINIMUM else 1
-                source = memoryview(piece.buffer)[: piece.length]
-                first, *rest = self._decryptor.split(source, memoryview(target), count)
-                pending = [helpers.submit(job) for job in rest]
-                first()
-                for job in pending:
-                    job.result()
-                piece.pool.put(piece.buffer)
-                if not self._head:
-                    self._head = bytes(target[: min(piece.length, HEAD_SIZE)])
-                out.put(_Piece(target, piece.length, pool))
-        out.put(_END)
-
-    def _undo_compression(
-        self, inbox: _Channel, pool: queue.SimpleQueue[bytearray], out: _Channel
-    ) -> None:
-        reader = _PieceReader(inbox, self._take)
-        kind = detect(reader.peek(4))
-        if kind is None:  # not compressed: the pieces go on as they are
-            reader.forward(out)
-            return
+    def _consume(self) -> None:
+        """Decompression: the decrypted chunks in order, decompressed, written."""
+        chunks = _InOrder(self._arrival, self._spare.put)
+        kind = detect(chunks.peek(4))
         self._compression = kind
-        stream = decompressor(kind, reader)
+        if kind is None:  # not compressed: the chunks go out as they are
+            while chunk := chunks.read_chunk():
+                self._write(chunk)
+            return
+        stream = decompressor(kind, chunks)
+        buffer = bytearray(self._chunk_size)
+        view = memoryview(buffer)
         try:
             while True:
-                buffer = self._take(pool)
-                view, filled = memoryview(buffer), 0
-                while filled < len(buffer) and (count := stream.readinto(view[filled:])):
+                filled = 0
+                while filled < len(buffer):
+                    try:
+                        count = stream.readinto(view[filled:])
+                    except Exception as exc:
+                        raise StageError("decompress", exc) from exc
+                    if not count:
+                        break
                     filled += count
-                if filled:
-                    out.put(_Piece(buffer, filled, pool))
+                self._write(view[:filled])
                 if filled < len(buffer):
-                    out.put(_END)
                     return
         finally:
-            reader.close()
+            buffer[:] = bytes(len(buffer))
 
-    def _write(self, inbox: _Channel) -> None:
-        while (piece := self._take(inbox)) is not _END:
-            view, done = memoryview(piece.buffer)[: piece.length], 0
-            while done < piece.length:
-                done += os.write(self._sink, view[done:])
-            self._bytes_out += piece.length
-            piece.pool.put(piece.buffer)
+    def _write(self, data: memoryview) -> None:
+        try:
+            _pwrite_full(self._sink, data, self._bytes_out)
+        except OSError as exc:
+            raise StageError("write", exc) from exc
+        self._bytes_out += len(data)
+
+    def _arrival(self, index: int) -> _Chunk | None:
+        """Chunk `index` once decrypted; None past the body's end."""
+        with self._arrived:
+            while index not in self._ready:
+                if 0 <= self._end <= index * self._chunk_size:
+                    return None
+                if self._stopping.is_set():
+                    raise _Stopped
+                self._arrived.wait(_POLL)
+            return self._ready.pop(index)
 
 
 def _wipe(pool: queue.SimpleQueue[bytearray]) -> None:
-    """Clear the plaintext the buffers still hold (the ones back in their pool)."""
+    """Clear the plaintext left in the buffers back in `pool`."""
     while True:
         try:
             buffer = pool.get_nowait()
@@ -238,45 +277,68 @@ def _wipe(pool: queue.SimpleQueue[bytearray]) -> None:
         buffer[:] = bytes(len(buffer))
 
 
-class _PieceReader:
-    """The decrypted pieces as a file a decompressor reads; buffers go back when read."""
+class _InOrder:
+    """The decrypted chunks, in order, as a file a decompressor reads; each buffer goes
+    back to `release` once read."""
 
-    def __init__(self, inbox: _Channel, take: Callable[[_Channel], _Piece | None]) -> None:
-        self._inbox = inbox
-        self._take = take
-        self._piece: _Piece | None = None
+    def __init__(
+        self, arrival: Callable[[int], _Chunk | None], release: Callable[[bytearray], None]
+    ) -> None:
+        self._arrival = arrival
+        self._release = release
+        self._index = 0
+        self._chunk: _Chunk | None = None
         self._offset = 0
         self._ended = False
 
-    def _current(self) -> _Piece | None:
-        if self._piece is not None and self._offset == self._piece.length:
-            self._piece.pool.put(self._piece.buffer)
-            self._piece = None
-        if self._piece is None and not self._ended:
-            self._piece, self._offset = self._take(self._inbox), 0
-            self._ended = self._piece is None
-        return self._piece
+    def _current(self) -> _Chunk | None:
+        if self._chunk is not None and self._offset == self._chunk.length:
+            self._release(self._chunk.buffer)
+            self._chunk = None
+        if self._chunk is None and not self._ended:
+            chunk = self._arrival(self._index)
+            self._index += 1
+            if chunk is None or chunk.length == 0:
+                self._ended = True
+            else:
+                self._chunk, self._offset = chunk, 0
+        return self._chunk
+
+    def read_chunk(self) -> memoryview:
+        """The rest of the current chunk without a copy (valid until the next call)."""
+        chunk = self._current()
+        if chunk is None:
+            return memoryview(b"")
+        view = memoryview(chunk.buffer)[self._offset : chunk.length]
+        self._offset = chunk.length
+        return view
 
     def peek(self, size: int) -> bytes:
-        piece = self._current()
-        return b"" if piece is None else bytes(piece.buffer[: min(size, piece.length)])
+        chunk = self._current()
+        return b"" if chunk is None else bytes(chunk.buffer[: min(size, chunk.length)])
 
     def read(self, size: int = -1) -> bytes:
-        piece = self._current()
-        if piece is None:
+        chunk = self._current()
+        if chunk is None:
             return b""
-        end = piece.length if size < 0 else min(piece.length, self._offset + size)
-        data = bytes(piece.buffer[self._offset : end])
+        end = chunk.length if size < 0 else min(chunk.length, self._offset + size)
+        data = bytes(chunk.buffer[self._offset : end])
         self._offset = end
         return data
 
-    def forward(self, out: _Channel) -> None:
-        while (piece := self._current()) is not None:
-            out.put(piece)
-            self._piece = None
-        out.put(_END)
 
-    def close(self) -> None:
-        if self._piece is not None:
-            self._piece.pool.put(self._piece.buffer)
-            self._piece = None
+def _pread_full(fd: int, buffer: memoryview, offset: int) -> int:
+    """Fill `buffer` from `offset`; fewer bytes only at the end of the file."""
+    filled = 0
+    while filled < len(buffer):
+        count = os.preadv(fd, [buffer[filled:]], offset + filled)
+        if not count:
+            break
+        filled += count
+    return filled
+
+
+def _pwrite_full(fd: int, data: memoryview, offset: int) -> None:
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, data[done:], offset + done)
