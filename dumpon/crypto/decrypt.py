@@ -143,7 +143,7 @@ def decrypt_core(
     if decompress:
         log(f"Body is {outcome.compression or 'not compressed'}.")
     log(f"Wrote {outcome.bytes_out} bytes from {outcome.bytes_in} encrypted bytes.")
-    if not looks_like_a_dump(outcome.head):
+    if outcome.head and not looks_like_a_dump(outcome.head):  # an empty body tells nothing
         warn(
             f"warning: {output_path} does not start like a kernel dump (minidump, ELF, textdump,"
             " gzip or zstd): the private key is probably wrong."
