@@ -2,7 +2,8 @@
 
 Short options may be grouped (`-vZ`), an argument may be attached (`-s10.0.0.1`) or follow,
 `--` ends the options, and parsing stops at the first operand (so later options become
-operands).  Long options (`--backend=X` or `--backend X`) are this project's additions.
+operands).  Long options (`--backend=X` or `--backend X`) are this project's additions;
+their messages are those of GNU getopt_long(3).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 
 
 class GetoptError(Exception):
-    """What getopt would complain about: `kind` is "illegal", "missing", "needs-value" or
-    "unknown-long"."""
+    """What getopt would complain about: `kind` is "illegal", "missing", "needs-value",
+    "takes-no-value" or "unknown-long"."""
 
     def __init__(self, kind: str, option: str) -> None:
         super().__init__(kind, option)
@@ -27,6 +28,8 @@ class GetoptError(Exception):
             return f"option requires an argument -- {self.option}"
         if self.kind == "needs-value":
             return f"option '--{self.option}' requires an argument"
+        if self.kind == "takes-no-value":
+            return f"option '--{self.option}' doesn't allow an argument"
         return f"unrecognized option '--{self.option}'"
 
 
@@ -68,8 +71,10 @@ def getopt(argv: Sequence[str], spec: Spec) -> Iterator[tuple[str, str | None] |
         if word.startswith("--"):
             name, eq, value = word[2:].partition("=")
             wants = spec.long_takes_argument(name)
-            if wants is None or (eq and not wants):
+            if wants is None:
                 raise GetoptError("unknown-long", name)
+            if eq and not wants:
+                raise GetoptError("takes-no-value", name)
             if wants and not eq:
                 if i >= len(argv):
                     raise GetoptError("needs-value", name)

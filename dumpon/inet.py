@@ -7,6 +7,8 @@ one-part address to 32 bits (`4294967296` is 0.0.0.0).
 
 from __future__ import annotations
 
+from dumpon.errors import Exit, ToolError
+
 _WHITESPACE = " \t\n\v\f\r"
 _MAX_BY_PARTS = {1: 0xFFFFFFFF, 2: 0xFFFFFF, 3: 0xFFFF, 4: 0xFF}
 _ULONG_MASK = 0xFFFFFFFFFFFFFFFF  # libc accumulates in an unsigned long, which wraps
@@ -62,6 +64,15 @@ def parse_packed(text: str) -> bytes:
         for shift, part in zip((24, 16, 8), parts, strict=False):
             address |= part << shift
         return address.to_bytes(4, "big")
+
+
+def parse_option(text: str, role: str) -> bytes:
+    """An address given on a command line: 4 network-order bytes, or dumpon(8)'s usage error
+    naming the `role` (server, client, gateway) and the text."""
+    try:
+        return parse_packed(text)
+    except ValueError:
+        raise ToolError(f"invalid {role} address '{text}'", Exit.USAGE) from None
 
 
 def parse(text: str) -> str:

@@ -1,46 +1,18 @@
-"""What a dumpon(8) command line asks for, parsed with FreeBSD's getopt rules.
+"""What a dumpon(8) command line asks for, and the parameter types that check each value.
 
-Two checks happen while the options are still being read, as in dumpon.c: an unknown
-`-C` cipher and an `-i` index out of range.  Everything else is checked later, in the
-order of dumpon/flows/dumpon13.py.
+The command line itself is described once, by the typer command in dumpon/cli/dumpon.py,
+which names these types.  Two of them fail while the options are still being read, as in
+dumpon.c: an unknown `-C` cipher and an `-i` index out of range.  The others keep the text
+and check it when dumpon.c does, in the order of dumpon/flows/dumpon13.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
-from dumpon.errors import Exit, ToolError, UsageError
-from dumpon.getopt import GetoptError, Spec, getopt
-from dumpon.kernel import abi
-
-OPTSTRING = "C:c:g:i:k:lrs:vZz"
-# Long spellings of dumpon(8)'s letters (our addition; the letters stay as they are).
-LONG_ALIASES = {
-    "cipher": "C",
-    "client": "c",
-    "gateway": "g",
-    "index": "i",
-    "pubkey": "k",
-    "list": "l",
-    "remove": "r",
-    "server": "s",
-    "verbose": "v",
-    "zstd": "Z",
-    "gzip": "z",
-}
-_SHORT = Spec(OPTSTRING)
-LONG_OPTIONS = (
-    *(
-        name + ("=" if _SHORT.takes_argument(letter) else "")
-        for name, letter in LONG_ALIASES.items()
-    ),
-    "backend=",
-    "abi=",
-    "help",
-    "version",
-)
-SPEC = Spec(OPTSTRING, LONG_OPTIONS)
+from dumpon import inet
+from dumpon.errors import Exit, ToolError
 
 USAGE = """\
 usage: dumpon [-i index] [-r] [-v] [-k <pubkey>] [-Zz] <device>
@@ -49,21 +21,70 @@ usage: dumpon [-i index] [-r] [-v] [-k <pubkey>] [-Zz] <device>
        dumpon [-v] off
        dumpon [-v] -l"""
 
-CIPHERS = {
-    "chacha": abi.ENC_CHACHA20,
-    "chacha20": abi.ENC_CHACHA20,
-    "aes-cbc": abi.ENC_AES_256_CBC,
-    "aes256-cbc": abi.ENC_AES_256_CBC,
-}
+# dumpon/kernel/abi.py is imported inside the functions that need its constants: building
+# its struct layouts takes ~4 ms that `dumpon --help` need not pay.
+
+
+class ServerName(str):
+    """`-s`: a host name or an IPv4 address, resolved when dumpon.c resolves it."""
+
+    __slots__ = ()
+
+    def resolve(self) -> str:
+        """The server's address in dotted-quad form; a ResolveError as dumpon(8) reports it."""
+        from dumpon.resolver import resolve_ipv4  # socket is needed on this path only
+
+        return resolve_ipv4(self)
+
+
+class Address(str):
+    """An IPv4 address option, parsed with FreeBSD's inet_aton(3) when dumpon.c parses it."""
+
+    __slots__ = ()
+    role: ClassVar[str]
+
+    def packed(self) -> bytes:
+        """4 network-order bytes; the usage error `invalid <role> address '<text>'`."""
+        return inet.parse_option(self, self.role)
+
+
+class ClientAddress(Address):
+    """`-c`: this host's address."""
+
+    __slots__ = ()
+    role = "client"
+
+
+class GatewayAddress(Address):
+    """`-g`, or the gateway the route names: the first hop."""
+
+    __slots__ = ()
+    role = "gateway"
+
+
+class Operand(str):
+    """The device, the netdump interface, or `off`."""
+
+    __slots__ = ()
+
+    def interface_name(self) -> bytes:
+        """The operand as an interface name for the kernel: what strlcpy() into the
+        IFNAMSIZ buffer of struct diocskerneldump_arg would cut short is refused."""
+        name = self.encode("utf-8", "surrogateescape")
+        from dumpon.kernel.abi import IFNAMSIZ
+
+        if len(name) >= IFNAMSIZ:
+            raise ToolError(f"invalid interface name '{self}'", Exit.USAGE)
+        return name
 
 
 @dataclass(slots=True)
 class DumponOptions:
     """The parsed command line, before any check that needs the system."""
 
-    cipher: int = abi.ENC_NONE
-    client: str | None = None
-    gateway: str | None = None
+    cipher: int | None = None  # -C; without it, -k picks the default cipher
+    client: ClientAddress | None = None
+    gateway: GatewayAddress | None = None
     index: int | None = None
     pubkey: str | None = None
     list_targets: bool = False
@@ -71,8 +92,8 @@ class DumponOptions:
     verbose: bool = False
     gzip: bool = False
     zstd: bool = False
-    server: str | None = None
-    operands: list[str] = field(default_factory=list)
+    server: ServerName | None = None
+    operands: tuple[Operand, ...] = ()
     backend: str | None = None
     abi_version: int | None = None  # --abi: 12 or 13, else kern.osreldate decides
     help: bool = False
@@ -80,8 +101,17 @@ class DumponOptions:
 
 
 def parse_cipher(text: str) -> int:
+    """-C: dumpon.c's cipher names, case-insensitive."""
+    from dumpon.kernel import abi
+
+    ciphers = {
+        "chacha": abi.ENC_CHACHA20,
+        "chacha20": abi.ENC_CHACHA20,
+        "aes-cbc": abi.ENC_AES_256_CBC,
+        "aes256-cbc": abi.ENC_AES_256_CBC,
+    }
     try:
-        return CIPHERS[text.lower()]
+        return ciphers[text.lower()]
     except KeyError:
         raise ToolError(f"Unrecognized cipher algorithm '{text}'", Exit.USAGE) from None
 
@@ -112,59 +142,8 @@ def atoi(text: str) -> int:
 
 def parse_index(text: str) -> int:
     index = atoi(text)
-    if not 0 <= index <= abi.MAX_INSERT_INDEX:
-        raise ToolError(f"-i index must be between zero and {abi.MAX_INSERT_INDEX}.", Exit.USAGE)
+    from dumpon.kernel.abi import MAX_INSERT_INDEX
+
+    if not 0 <= index <= MAX_INSERT_INDEX:
+        raise ToolError(f"-i index must be between zero and {MAX_INSERT_INDEX}.", Exit.USAGE)
     return index
-
-
-def parse_argv(argv: Sequence[str]) -> DumponOptions:
-    """Read argv as dumpon(8) does; raises UsageError or ToolError as it would."""
-    options = DumponOptions()
-    try:
-        for item in getopt(argv, SPEC):
-            if isinstance(item, list):
-                options.operands = item
-                break
-            _apply(options, *item)
-            if options.help or options.version:
-                break
-    except GetoptError as exc:
-        raise UsageError(exc.message()) from None
-    return options
-
-
-def _apply(options: DumponOptions, option: str, value: str | None) -> None:
-    text = value or ""
-    if option.startswith("--") and option[2:] in LONG_ALIASES:
-        option = "-" + LONG_ALIASES[option[2:]]
-    match option:
-        case "-C":
-            options.cipher = parse_cipher(text)
-        case "-c":
-            options.client = text
-        case "-g":
-            options.gateway = text
-        case "-i":
-            options.index = parse_index(text)
-        case "-k":
-            options.pubkey = text
-        case "-l":
-            options.list_targets = True
-        case "-r":
-            options.remove = True
-        case "-s":
-            options.server = text
-        case "-v":
-            options.verbose = True
-        case "-Z":
-            options.zstd = True
-        case "-z":
-            options.gzip = True
-        case "--backend":
-            options.backend = text
-        case "--abi":
-            options.abi_version = parse_abi_version(text)
-        case "--help":
-            options.help = True
-        case "--version":
-            options.version = True

@@ -253,6 +253,7 @@ def test_failed_force_keeps_the_old_output(pair: KeyPair, tmp_path: Path) -> Non
         [],
         ["-p", "k"],
         ["-p", "k", "-n", "1x"],
+        ["-p", "k", "-n", "\u0661"],  # ARABIC-INDIC DIGIT ONE: a digit, but not ASCII
         ["-p", "k", "-n", "1", "-k", "key.1"],
         ["-p", "k", "-d", "/tmp", "-k", "a", "-e", "b", "-c", "c"],
         ["-p", "k", "-H", "h", "-k", "a", "-e", "b", "-c", "c"],

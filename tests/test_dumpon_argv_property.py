@@ -1,5 +1,5 @@
 """Generated command lines: never a traceback, always a sysexits code and a one-line error;
-and the typer description of the options parses exactly as BSD getopt does."""
+and typer's own parser reads the typer command exactly as the BSD getopt reader does."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dumpon.cli.dumpon import parse_argv
 from dumpon.errors import ToolError
-from dumpon.options import USAGE, DumponOptions, parse_argv
+from dumpon.options import USAGE, DumponOptions
 
 SYSEXITS = {0, 1, 64, 65, 68, 69, 71, 72, 74}
 USAGE_LINES = set(USAGE.splitlines())
@@ -105,61 +106,61 @@ def test_any_command_line_exits_cleanly(
         assert messages or err.startswith("usage: "), err
 
 
-def typer_options(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> DumponOptions | str:
-    """What the typer twin hands to execute(), or "error"."""
-    from dumpon.cli import dumpon, dumpon_typer
+def typer_options(argv: list[str]) -> DumponOptions | str:
+    """The options typer's own parser reads from argv with the dumpon command, or "error"."""
+    import typer.main
 
-    seen: list[DumponOptions] = []
+    from dumpon.cli.dumpon import app, options_from
 
-    def capture(options: DumponOptions) -> int:
-        seen.append(options)
-        return 0
-
-    monkeypatch.setattr(dumpon, "execute", capture)
+    command = typer.main.get_command(app)
     try:
-        dumpon_typer.invoke(argv)
+        with command.make_context("dumpon", list(argv)) as context:
+            return options_from(context.params)
     except ToolError:
         return "error"
-    return seen[0] if seen else "error"
+    except Exception as exc:  # click's own usage errors, whatever their class
+        assert getattr(exc, "exit_code", None) == 2, exc
+        return "error"
 
 
 @settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(argv=command_lines(junk=False, repeats=False))
-def test_typer_twin_parses_like_getopt(
-    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_typer_parses_like_getopt(argv: list[str]) -> None:
     """Equal for every option given once.  A repeated option is last-wins in both, but click
-    validates only the last value, where getopt rejects a bad earlier -C or -i at once; the
-    dumpon command always parses with getopt, the typer twin serves help and completion."""
+    converts only the last value, where getopt rejects a bad earlier -C or -i at once; the
+    dumpon command always parses with getopt, typer's parser serves completion."""
     try:
         expected: DumponOptions | str = parse_argv(argv)
     except ToolError:
         expected = "error"
-    assert typer_options(argv, monkeypatch) == expected, argv
-    capsys.readouterr()
+    assert typer_options(argv) == expected, argv
 
 
-def test_typer_twin_declares_every_getopt_option() -> None:
-    import typer.main
+def test_getopt_table_is_dumpons() -> None:
+    """The table derived from the typer command is dumpon.c's option string, plus the long
+    spelling of every letter and this project's own long options."""
+    from dumpon.cli.dumpon import option_table
 
-    from dumpon.cli.dumpon_typer import app
-    from dumpon.options import LONG_ALIASES, LONG_OPTIONS, OPTSTRING
+    spec = option_table().spec
+    assert spec.optstring == "C:c:g:i:k:lrs:vZz"
+    longs = {
+        "cipher=", "client=", "gateway=", "index=", "pubkey=", "list", "remove", "server=",
+        "verbose", "zstd", "gzip", "backend=", "abi=", "version", "help",
+    }  # fmt: skip
+    assert set(spec.long_options) == longs
 
-    declared = {opt for param in typer.main.get_command(app).params for opt in param.opts}
-    letters = {"-" + c for c in OPTSTRING if c != ":"}
-    longs = {"--" + name.rstrip("=") for name in LONG_OPTIONS if name != "help"}
-    assert letters | longs <= declared
-    assert set(LONG_ALIASES.values()) == {c for c in OPTSTRING if c != ":"}
 
+def test_help_is_what_typer_renders(capsys: pytest.CaptureFixture[str]) -> None:
+    """`dumpon --help` prints typer's help for the command, without typer's completion
+    installer options, which are no dumpon(8) options."""
+    from dumpon.cli import dumpon
 
-def test_packaged_help_is_what_typer_renders() -> None:
-    from dumpon.cli.dumpon import HELP_TEXT
-    from dumpon.cli.dumpon_typer import render_help
-
-    with open(HELP_TEXT, encoding="utf-8") as packaged:
-        assert packaged.read() == render_help(), (
-            "regenerate: python -c 'from dumpon.cli.dumpon_typer import render_help; "
-            f'print(render_help(), end="")\' > {HELP_TEXT}'
-        )
+    with pytest.raises(SystemExit) as exited:
+        dumpon.app(args=["--help"], prog_name="dumpon")
+    assert exited.value.code == 0
+    rendered = capsys.readouterr().out
+    assert parse_argv(["--help"]).help
+    assert dumpon.option_table().help_text() == rendered
+    assert "completion" not in rendered

@@ -86,6 +86,7 @@ def error(result: Result, message: str, code: int) -> None:
         (["-c", "10.0.0.1", "em0"], None),  # -c without -s
         (["ada0", "-v"], None),  # options after the operand are operands
         (["--bogus"], "unrecognized option '--bogus'"),
+        (["--verbose=1", "off"], "option '--verbose' doesn't allow an argument"),
     ],
 )
 def test_usage_errors(dumpon: Dumpon, args: list[str], message: str | None) -> None:
@@ -115,6 +116,12 @@ def test_option_errors(dumpon: Dumpon, args: list[str], message: str) -> None:
 
 def test_later_option_error_after_bad_cipher_is_not_reached(dumpon: Dumpon) -> None:
     error(dumpon("-C", "x", "-q"), "Unrecognized cipher algorithm 'x'", 64)
+
+
+def test_name_idna_cannot_encode_is_exit_68(dumpon: Dumpon) -> None:
+    # the name fails to encode before any query is made, so no query leaves this host
+    name = "x" * 64 + ".invalid"  # a label over 63 characters
+    error(dumpon("-s", name, "-c", "10.0.0.2", "em0"), f"{name}: invalid host name", 68)
 
 
 def test_usage_errors_do_not_create_state(dumpon: Dumpon, state: Path) -> None:

@@ -7,7 +7,14 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from netns_topology import PYTHON, Topology, ip, requires_netns, three_namespaces
+from netns_topology import (
+    PYTHON,
+    Topology,
+    add_undecodable_link,
+    ip,
+    requires_netns,
+    three_namespaces,
+)
 
 KEYS = {
     "name", "index", "driver", "freebsd_driver", "link_type", "ethernet", "up", "carrier",
@@ -101,3 +108,42 @@ def test_listing_does_not_import_pyroute2() -> None:
     )
     done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.stdout.strip() == "False", done.stderr
+
+
+@requires_netns
+def test_names_that_are_not_utf8_are_listed_escaped(topo: Topology) -> None:
+    # netifaces-plus 0.12.5's allifaddresses() dies of SIGSEGV when such a name exists
+    name, shown = add_undecodable_link(topo)
+    mac = subprocess.run(
+        [b"ip", b"netns", b"exec", topo.client.encode(), b"cat",
+         b"/sys/class/net/" + name + b"/address"],
+        capture_output=True, check=True, timeout=10,
+    ).stdout.decode().strip()  # fmt: skip
+    rows = listing(topo)
+    assert list(rows) == [topo.dev("c0"), shown]
+    assert rows[topo.dev("c0")]["ipv4"] == ["10.66.1.2/24"]
+    assert (rows[shown]["mac"], rows[shown]["ipv4"], rows[shown]["driver"]) == (
+        mac, ["10.66.9.2/24"], "veth"
+    )  # fmt: skip
+    done = topo.netdump(topo.client, "interfaces", "--all")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert [line.split()[0] for line in done.stdout.splitlines()[1:]] == [
+        "lo", topo.dev("c0"), shown
+    ]  # fmt: skip
+    assert done.stdout.splitlines()[3].split()[7:9] == [mac, "10.66.9.2/24"]
+
+
+@requires_netns
+def test_route_through_a_name_that_is_not_utf8(topo: Topology) -> None:
+    _name, shown = add_undecodable_link(topo)
+    done = topo.netdump(topo.client, "route", "--json", "10.66.9.1")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert (answer["interface"], answer["client"], answer["gateway_source"]) == (
+        shown, "10.66.9.2", "on-link"
+    )  # fmt: skip
+    assert answer["gateway_mac"] == topo.mac(topo.router, topo.dev("r9"))
+    assert (
+        done.stderr == f"netdump: warning: {shown}'s driver is not known to support "
+        "netdump: driver 'veth' is not in the netdump table\n"
+    )

@@ -172,3 +172,11 @@ def test_bad_addresses_are_usage_errors(option: str, message: str) -> None:
         [NETDUMP, "route", "10.66.2.2", option, "10.66.1.256"], capture_output=True, text=True
     )
     assert (done.returncode, done.stdout, done.stderr) == (64, "", f"netdump: {message}\n")
+
+
+def test_name_idna_cannot_encode_is_exit_68_as_in_dumpon() -> None:
+    # the name fails to encode before any query is made, so this is safe outside a namespace
+    name = "x" * 64 + ".invalid"  # a label over 63 characters
+    done = subprocess.run([NETDUMP, "route", name], capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (68, "")
+    assert done.stderr == f"netdump: {name}: invalid host name\n"

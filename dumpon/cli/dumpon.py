@@ -1,31 +1,178 @@
 """`dumpon`: configure kernel crash dumps, as FreeBSD's dumpon(8).
 
-The dumpon(8) forms are read with BSD getopt (dumpon/options.py), which is both what
-FreeBSD does and ~35 ms cheaper than importing typer.  Shell completion is served by the
-typer description of the same options (dumpon/cli/dumpon_typer.py), and `--help` prints
-the text typer renders from it, kept pre-rendered in dumpon_help.txt (a test keeps it
-current).
+The typer command below is the one description of dumpon's options.  typer renders
+`--help` from it and answers shell completion from it; the command line itself is read
+with BSD getopt, as dumpon.c reads it, by the table dumpon/cli/typer_getopt.py derives from
+the command, each value converted by the parameter's own type (dumpon/options.py).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer would evaluate every annotation string of
+# the command twice on each run (~10 ms for dumpon's).
 
+import functools
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, NoReturn
+
+import typer
 
 from dumpon import __version__
 from dumpon.cli.errorpath import run_guarded, warn
+from dumpon.cli.typer_getopt import OptionTable
+from dumpon.cli.typerapp import invoke, new_app
 from dumpon.errors import UsageError
-from dumpon.options import USAGE, DumponOptions, parse_argv
+from dumpon.getopt import GetoptError
+from dumpon.options import (
+    USAGE,
+    ClientAddress,
+    DumponOptions,
+    GatewayAddress,
+    Operand,
+    ServerName,
+    parse_abi_version,
+    parse_cipher,
+    parse_index,
+)
 
 PROG = "dumpon"
-_COMPLETION_OPTIONS = {"--show-completion", "--install-completion"}
-HELP_TEXT = os.path.join(os.path.dirname(__file__), "dumpon_help.txt")
+# typer answers a shell's completion request when this is set (the scripts in completions/)
+COMPLETION_REQUEST = "_DUMPON_COMPLETE"
+
+app = new_app(
+    PROG,
+    # dumpon(8) has no -h, and typer's --install-completion is no FreeBSD option: completion
+    # is served through COMPLETION_REQUEST alone
+    add_completion=False,
+    context_settings={"help_option_names": ["--help"], "allow_interspersed_args": False},
+)
+
+
+# typer describes the command from this signature (its --help, its completion); argv is
+# read with the getopt table derived from it (parse_argv() below): typer never calls it.
+@app.command(epilog="Backends: --backend or $DUMPON_BACKEND: auto (default), freebsd, file:PATH.")
+def dumpon(
+    operands: Annotated[
+        list[Operand] | None,
+        typer.Argument(
+            metavar="DEVICE|IFACE|off",
+            parser=Operand,
+            help="Dump device, netdump interface (with -s and -c), or off.",
+        ),
+    ] = None,
+    cipher: Annotated[
+        int | None,
+        typer.Option(
+            "-C",
+            "--cipher",
+            metavar="CIPHER",
+            parser=parse_cipher,
+            help="Cipher for -k: chacha20 (default) or aes256-cbc.",
+        ),
+    ] = None,
+    client: Annotated[
+        ClientAddress | None,
+        typer.Option(
+            "-c",
+            "--client",
+            metavar="CLIENT",
+            parser=ClientAddress,
+            help="This host's IPv4 address.",
+        ),
+    ] = None,
+    gateway: Annotated[
+        GatewayAddress | None,
+        typer.Option(
+            "-g",
+            "--gateway",
+            metavar="GATEWAY",
+            parser=GatewayAddress,
+            help="First-hop router (derived from the route).",
+        ),
+    ] = None,
+    index: Annotated[
+        int | None,
+        typer.Option(
+            "-i",
+            "--index",
+            metavar="INDEX",
+            parser=parse_index,
+            help="Insert at this position (0-250) instead of last.",
+        ),
+    ] = None,
+    pubkey: Annotated[
+        str | None,
+        typer.Option(
+            "-k", "--pubkey", metavar="PUBKEY", help="Encrypt dumps for this RSA public key (PEM)."
+        ),
+    ] = None,
+    list_targets: Annotated[
+        bool, typer.Option("-l", "--list", help="List the configured dump targets.")
+    ] = False,
+    remove: Annotated[
+        bool, typer.Option("-r", "--remove", help="Remove the matching configuration.")
+    ] = False,
+    server: Annotated[
+        ServerName | None,
+        typer.Option(
+            "-s",
+            "--server",
+            metavar="SERVER",
+            parser=ServerName,
+            help="netdumpd server (host or IPv4).",
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Be verbose.")] = False,
+    zstd: Annotated[bool, typer.Option("-Z", "--zstd", help="Compress with zstd.")] = False,
+    gzip: Annotated[bool, typer.Option("-z", "--gzip", help="Compress with gzip.")] = False,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend", metavar="BACKEND", help="Kernel backend: auto, freebsd or file:PATH."
+        ),
+    ] = None,
+    abi_version: Annotated[
+        int | None,
+        typer.Option(
+            "--abi",
+            metavar="12|13",
+            parser=parse_abi_version,
+            help="Speak this FreeBSD kernel ABI instead of the one kern.osreldate names.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Configure where a FreeBSD kernel writes its crash dump: a disk device, or a netdump
+    server over UDP (FreeBSD dumpon(8)).
+    """
+
+
+def options_from(given: Mapping[str, Any]) -> DumponOptions:
+    """The parsed command line from parameter values by name; absent ones keep defaults."""
+    values = {name: value for name, value in given.items() if value is not None}
+    values["operands"] = tuple(values.get("operands", ()))
+    return DumponOptions(**values)
+
+
+@functools.cache
+def option_table() -> OptionTable:
+    return OptionTable.of(app, PROG)
+
+
+def parse_argv(argv: Sequence[str]) -> DumponOptions:
+    """Read argv as dumpon(8) does; raises UsageError or ToolError as it would."""
+    try:
+        return options_from(option_table().read(argv))
+    except GetoptError as exc:
+        raise UsageError(exc.message()) from None
 
 
 def execute(options: DumponOptions) -> int:
     """Run a parsed command line against the chosen kernel backend."""
-    from dumpon.flows.dumpon13 import Console, run
+    from dumpon.flows.dumpon13 import run
+    from dumpon.flows.steps import Console
     from dumpon.kernel.select import open_kernel
 
     if options.version:
@@ -44,26 +191,23 @@ def execute(options: DumponOptions) -> int:
 
 
 def _body() -> int:
-    argv = sys.argv[1:]
-    if "_DUMPON_COMPLETE" in os.environ or _COMPLETION_OPTIONS.intersection(argv):
-        return _typer_app(argv)
+    if COMPLETION_REQUEST in os.environ:
+        import typer.completion
+
+        # typer registers its shells' completion classes when it builds its completion
+        # options; dumpon shows none of those options (add_completion=False), so ask here
+        typer.completion.get_completion_inspect_parameters()
+        return invoke(app, PROG)
     try:
-        options = parse_argv(argv)
+        options = parse_argv(sys.argv[1:])
     except UsageError as exc:
         warn(PROG, exc.message)
         print(USAGE, file=sys.stderr)
         return exc.exit_code
     if options.help:
-        with open(HELP_TEXT, encoding="utf-8") as text:
-            sys.stdout.write(text.read())
+        sys.stdout.write(option_table().help_text())
         return 0
     return execute(options)
-
-
-def _typer_app(argv: list[str] | None = None) -> int:
-    from dumpon.cli.dumpon_typer import invoke
-
-    return invoke(argv)
 
 
 def main() -> NoReturn:

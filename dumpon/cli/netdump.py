@@ -1,21 +1,23 @@
-"""`netdump`: the toolbox (keygen, interfaces, route, ...), one module per subcommand."""
+"""`netdump`: the toolbox (keygen, interfaces, route), one module per subcommand."""
 
 from __future__ import annotations
 
 from typing import NoReturn
 
+from dumpon.cli import netdump_interfaces, netdump_keygen, netdump_route
 from dumpon.cli.errorpath import run_guarded
 from dumpon.cli.typerapp import invoke, new_app
 
 app = new_app(
     "netdump",
-    "Tools for FreeBSD netdump: keys, interfaces, routes and test dumps.",
+    "Tools for FreeBSD netdump: keys, interfaces and routes.",
     no_args_is_help=True,
 )
-
-# Each subcommand module registers itself on `app` when imported; their heavy imports
-# (cryptography) happen inside the command functions.
-from dumpon.cli import netdump_subcommands  # noqa: E402, F401
+# Each subcommand module imports its heavy libraries (cryptography, pyroute2) inside the
+# command function, so registering all of them here costs little.
+app.command("interfaces")(netdump_interfaces.interfaces)
+app.command("keygen")(netdump_keygen.keygen)
+app.command("route")(netdump_route.route)
 
 
 def main() -> NoReturn:

@@ -2,34 +2,31 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
-from dumpon.errors import Exit, ToolError
+from dumpon.errors import Exit
 
 
-def new_app(name: str, help_text: str, **settings: object) -> typer.Typer:
+def new_app(name: str, help_text: str | None = None, **settings: object) -> typer.Typer:
     """A typer app with plain (non-rich) help and errors: rich help costs ~75 ms a run."""
+    settings.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})
     return typer.Typer(
         name=name,
         help=help_text,
         rich_markup_mode=None,
         pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
         **settings,  # type: ignore[arg-type]
     )
 
 
 def invoke(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
-    """Run `app`; click's usage errors become sysexits' 64 instead of click's 2."""
-    from typer._click.exceptions import ClickException
+    """Run `app`; click's usage errors (status 2, message already shown) become sysexits' 64.
 
+    Errors of our own (ToolError) pass through click untouched, to the caller's error path.
+    """
     try:
-        app(args=argv, prog_name=prog, standalone_mode=False)
-    except typer.Exit as exc:
-        return exc.exit_code
-    except ClickException as exc:
-        exc.show(file=sys.stderr)
-        raise ToolError("", Exit.USAGE if exc.exit_code == 2 else exc.exit_code) from None
-    return 0
+        app(args=argv, prog_name=prog)
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        return Exit.USAGE if status == 2 else status
+    return Exit.OK

@@ -1,29 +1,29 @@
 """dumpon(8) as FreeBSD 12.x has it: one dump target, netdump set through NETDUMPSCONF.
 
-Used when kern.osreldate is below 1300000, or with `--abi 12`.  The flow is stable/12's
-dumpon.c (shared spec dumpon.md sections 9, 10 and 13, 12.x rows): no -i, -r or -C; every
+Used when kern.osreldate is below 1300000, or with `--abi 12`.  The flow is sbin/dumpon/dumpon.c
+on FreeBSD's stable/12 branch: no -i, -r or -C; every
 configuration first disables the single dumper (12.x answers EBUSY when one is already
 set), and `off` stops right after that; -k always means AES-256-CBC wrapped with PKCS#1
 v1.5; errors are reported with the name of the ioctl that failed, without the current
-version's compression retry, friendly ENODEV text or link warning.  Everything the two
-versions share comes from dumpon/flows/dumpon13.py.
+version's compression retry, friendly ENODEV text or link warning.  The steps both
+versions take come from dumpon/flows/steps.py.
 """
 
 from __future__ import annotations
 
 import errno
-import socket
 from dataclasses import replace
 from typing import TextIO
 
+from dumpon import inet
 from dumpon.errors import Exit, ToolError, UsageError, errno_of, strerror
-from dumpon.flows import dumpon13 as configure
-from dumpon.flows import listing
-from dumpon.flows.dumpon13 import Console
+from dumpon.flows import listing, steps
+from dumpon.flows.steps import Console
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg, DumpArg12, NetdumpConf
 from dumpon.kernel.base import PATH_DEVNULL, PATH_NETDUMP, Kernel
-from dumpon.options import DumponOptions
+from dumpon.options import DumponOptions, Operand, ServerName
+from dumpon.resolver import ResolveError
 
 
 def run(options: DumponOptions, kernel: Kernel, console: Console) -> None:
@@ -37,7 +37,7 @@ def run(options: DumponOptions, kernel: Kernel, console: Console) -> None:
     if len(options.operands) != 1:
         raise UsageError()
     if options.pubkey is not None:
-        configure.require_crypto()
+        steps.require_crypto()
     operand = options.operands[0]
     if options.server is not None and options.client is not None:
         device, netdump, enable = PATH_NETDUMP, True, True
@@ -47,8 +47,8 @@ def run(options: DumponOptions, kernel: Kernel, console: Console) -> None:
     else:
         raise UsageError()
 
-    path = configure.device_path(device)
-    with configure.opened(kernel, path) as fd:
+    path = steps.device_path(device)
+    with steps.opened(kernel, path) as fd:
         if not netdump and not options.gzip:  # zstd does not skip it in 12.x, nor does off
             _check_size(kernel, fd, path, options.verbose, console.out)
         model = kernel.abi
@@ -63,7 +63,7 @@ def run(options: DumponOptions, kernel: Kernel, console: Console) -> None:
         else:
             # 12.x dumpon did not refuse AES with compression itself (the kernel answers
             # EOPNOTSUPP), so the key is wrapped as if there were none.
-            with configure.user_key(
+            with steps.user_key(
                 options.pubkey, abi.ENC_AES_256_CBC, abi.COMP_NONE, padding="pkcs1"
             ) as key:
                 _enable(kernel, fd, key.applied_to(request), conf)
@@ -74,7 +74,7 @@ def run(options: DumponOptions, kernel: Kernel, console: Console) -> None:
 def _reject_newer_options(options: DumponOptions) -> None:
     """12.x's option string is c:g:k:ls:vZz, so getopt rejects -C, -i and -r."""
     for letter, given in (
-        ("C", options.cipher != abi.ENC_NONE),
+        ("C", options.cipher is not None),
         ("i", options.index is not None),
         ("r", options.remove),
     ):
@@ -85,7 +85,7 @@ def _reject_newer_options(options: DumponOptions) -> None:
 def _check_size(kernel: Kernel, fd: int, path: str, verbose: bool, out: TextIO) -> None:
     """12.x told of a device smaller than memory on stdout, only with -v; exit 74 either way."""
     try:
-        configure.check_size(kernel, fd, path)
+        steps.check_size(kernel, fd, path)
     except ToolError as exc:
         if exc.exit_code != Exit.IOERR:
             raise
@@ -94,9 +94,9 @@ def _check_size(kernel: Kernel, fd: int, path: str, verbose: bool, out: TextIO) 
         raise ToolError("", Exit.IOERR) from None
 
 
-def _netdump_conf(options: DumponOptions, iface: str, console: Console) -> NetdumpConf:
+def _netdump_conf(options: DumponOptions, iface: Operand, console: Console) -> NetdumpConf:
     """Interface and addresses, checked in the same order as the current version."""
-    request = configure.netdump_request(DumpArg(), options, iface, console, _resolve_server)
+    request = steps.netdump_request(DumpArg(), options, iface, console, _resolve_server)
     size = abi.IN_ADDR_SIZE
     return NetdumpConf(
         iface=request.iface,
@@ -106,17 +106,14 @@ def _netdump_conf(options: DumponOptions, iface: str, console: Console) -> Netdu
     )
 
 
-def _resolve_server(server: str) -> str:
+def _resolve_server(server: ServerName) -> str:
     """12.x reported every resolver failure err(1)-style, with exit status 1."""
     try:
-        return configure.lookup_server(server)
-    except socket.gaierror as exc:
-        text = str(exc.strerror)
-    except UnicodeError:
-        text = f"{server}: invalid host name"
-    # err(3) appends strerror(errno), and errno after a failed getaddrinfo() is whatever the
-    # resolver left there; Python does not expose it, so ENOENT stands in.
-    raise ToolError(f"{text}: {strerror(errno.ENOENT)}", Exit.FAILURE)
+        return server.resolve()
+    except ResolveError as exc:
+        # err(3) appends strerror(errno), and errno after a failed getaddrinfo() is whatever
+        # the resolver left there; Python does not expose it, so ENOENT stands in.
+        raise ToolError(f"{exc.reason}: {strerror(errno.ENOENT)}", Exit.FAILURE) from None
 
 
 def _enable(kernel: Kernel, fd: int, request: DumpArg12, conf: NetdumpConf | None) -> None:
@@ -155,4 +152,4 @@ def list_targets(kernel: Kernel, verbose: bool, out: TextIO) -> None:
         ("client", conf.client),
         ("gateway", conf.gateway),
     ):
-        print(f"{role} address: {socket.inet_ntoa(address)}", file=out)
+        print(f"{role} address: {inet.ntoa(address)}", file=out)

@@ -1,44 +1,37 @@
-"""dumpon(8)'s work, in FreeBSD's order: check the request, build it, hand it to the kernel.
+"""dumpon(8) as FreeBSD 13.0 and later have it: check the request, build it, hand it over.
 
-The order decides which error a user sees first, so it follows dumpon.c step by step
-(see shared spec dumpon.md section 4).  Output goes through `Console` so that the command
+The order decides which error a user sees first, so it follows main() in FreeBSD's
+sbin/dumpon/dumpon.c step by step.  Output goes through `Console` so that the command
 line layer only prints.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import functools
-import socket
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal, TextIO, TypeVar
+from collections.abc import Callable
+from dataclasses import replace
 
 from dumpon import inet
 from dumpon.errors import Exit, ToolError, UsageError, strerror
 from dumpon.flows.listing import list_targets
+from dumpon.flows.steps import (
+    Console,
+    check_size,
+    device_path,
+    netdump_request,
+    opened,
+    require_crypto,
+    sysctl_int,
+    user_key,
+)
 from dumpon.kernel import abi
-from dumpon.kernel.abi import DumpArg, DumpArg12
-from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_MAX, PATH_NETDUMP, Kernel
-from dumpon.options import DumponOptions
-
-if TYPE_CHECKING:
-    from dumpon.crypto.ekcd import Padding
-
-R = TypeVar("R", DumpArg, DumpArg12)
+from dumpon.kernel.abi import DumpArg
+from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP, Kernel, TargetNotes
+from dumpon.options import DumponOptions, ServerName
 
 OSRELDATE = "kern.osreldate"
 FREEBSD13_OSRELDATE = 1300000
-
-
-@dataclass(slots=True)
-class Console:
-    """Where dumpon's listing goes (stdout) and where its warnings go (warnx to stderr)."""
-
-    out: TextIO
-    warn: Callable[[str], None]
 
 
 def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Console) -> None:
@@ -58,7 +51,7 @@ def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Cons
         return
     if len(options.operands) != 1:
         raise UsageError()
-    if options.cipher != abi.ENC_NONE and options.pubkey is None:
+    if options.cipher is not None and options.pubkey is None:
         raise ToolError("-C option requires a public key file.", Exit.USAGE)
     if options.pubkey is not None:
         require_crypto()
@@ -90,7 +83,7 @@ def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Cons
         )
         request = DumpArg(index=index, compression=compression)
         if netdump:
-            request = netdump_request(request, options, operand, console, _resolve_server)
+            request = netdump_request(request, options, operand, console, ServerName.resolve)
         _set_with_key(kernel, fd, request, options, netdump, console)
     if options.verbose:
         list_targets(kernel, True, console.out)
@@ -108,52 +101,6 @@ def _speaks_freebsd12(options: DumponOptions, open_kernel: Callable[[], Kernel])
         return False
 
 
-def require_crypto() -> None:
-    """dumpon built without OpenSSL refuses -k up front; here that is a missing package."""
-    try:
-        import cryptography  # noqa: F401
-    except ImportError:
-        raise ToolError(
-            "Unable to use the public key. Install the 'cryptography' package.",
-            Exit.UNAVAILABLE,
-        ) from None
-
-
-def netdump_request(
-    request: DumpArg,
-    options: DumponOptions,
-    iface: str,
-    console: Console,
-    resolve: Callable[[str], str],
-) -> DumpArg:
-    """Step 12 of dumpon.md section 4; `resolve` reports resolver errors per version."""
-    assert options.server is not None and options.client is not None
-    server = resolve(options.server)
-    if len(iface.encode("utf-8", "surrogateescape")) >= abi.IFNAMSIZ:
-        raise ToolError(f"invalid interface name '{iface}'", Exit.USAGE)
-    server_addr = parse_address(server, "server")
-    client_addr = parse_address(options.client, "client")
-    gateway = options.gateway
-    if gateway is None:
-        from dumpon.netinfo import path as netpath  # route lookups are only needed here
-
-        gateway = netpath.find_gateway(iface, server)
-        if gateway is None:
-            if options.verbose:
-                print(f"failed to look up gateway for {server}", file=console.out)
-            gateway = server
-    gateway_addr = parse_address(gateway, "gateway")
-    return DumpArg(
-        index=request.index,
-        compression=request.compression,
-        iface=iface.encode("utf-8", "surrogateescape"),
-        server=server_addr,
-        client=client_addr,
-        gateway=gateway_addr,
-        af=abi.AF_INET,
-    )
-
-
 def _set_with_key(
     kernel: Kernel,
     fd: int,
@@ -166,53 +113,11 @@ def _set_with_key(
     if options.pubkey is None:
         _set(kernel, fd, request, options, netdump, console)
         return
-    with user_key(options.pubkey, options.cipher, request.compression) as key:
+    cipher = abi.ENC_NONE if options.cipher is None else options.cipher  # ENC_NONE: the default
+    with user_key(options.pubkey, cipher, request.compression) as key:
         target = _set(kernel, fd, key.applied_to(request), options, netdump, console)
-        kernel.record(target, {"public_key": key.public_key_pem.decode("ascii")})
-
-
-@dataclass(frozen=True, slots=True)
-class UserKey:
-    """A one-time key as a set request carries it: in clear, and wrapped at a user address."""
-
-    encryption: int
-    key: bytearray  # the caller's buffer itself: wiped when the block ends
-    size: int
-    address: int
-    public_key_pem: bytes
-
-    def applied_to(self, request: R) -> R:
-        """`request` (13+ DumpArg or 12.x DumpArg12: same field names) carrying this key."""
-        return replace(
-            request,
-            encryption=self.encryption,
-            key=self.key,
-            encrypted_key_size=self.size,
-            encrypted_key_ptr=self.address,
-        )
-
-
-@contextmanager
-def user_key(
-    pubkey: str, cipher: int, compression: int, padding: Padding = "oaep"
-) -> Iterator[UserKey]:
-    """Wrap a one-time key for the set ioctl; wipe every copy when the block ends."""
-    from dumpon.crypto import ekcd
-
-    wrapped = ekcd.wrap_dump_key(pubkey, cipher, compression, padding)
-    # The kernel copies the wrapped key in from this address during the ioctl.
-    key_buffer = ctypes.create_string_buffer(wrapped.wrapped, len(wrapped.wrapped))
-    try:
-        yield UserKey(
-            encryption=wrapped.cipher,
-            key=wrapped.key,
-            size=len(wrapped.wrapped),
-            address=ctypes.addressof(key_buffer),
-            public_key_pem=wrapped.public_key_pem,
-        )
-    finally:
-        ctypes.memset(key_buffer, 0, len(wrapped.wrapped))
-        wrapped.wipe()
+        if isinstance(kernel, TargetNotes):
+            kernel.record(target, {"public_key": key.public_key_pem.decode("ascii")})
 
 
 def _set(
@@ -245,13 +150,13 @@ def _set(
 
         check = netpath.preflight(
             iface,
-            server=socket.inet_ntoa(request.server[:4]),
-            client=socket.inet_ntoa(request.client[:4]),
-            gateway=socket.inet_ntoa(request.gateway[:4]),
+            server=inet.ntoa(request.server[:4]),
+            client=inet.ntoa(request.client[:4]),
+            gateway=inet.ntoa(request.gateway[:4]),
         )
         for warning in check.warnings:
             console.warn(warning)
-        if check.facts:
+        if check.facts and isinstance(kernel, TargetNotes):
             kernel.record(iface, check.facts)
     return iface
 
@@ -282,76 +187,3 @@ def _clear_netdump(kernel: Kernel) -> None:
         ) from None
     finally:
         kernel.close(fd)
-
-
-def device_path(device: str) -> str:
-    path = device if device.startswith(PATH_DEV) else PATH_DEV + device
-    if len(path.encode("utf-8", "surrogateescape")) >= PATH_MAX:
-        raise ToolError(f"{device}: {strerror(errno.EINVAL)}", Exit.DATAERR)
-    return path
-
-
-@contextmanager
-def opened(kernel: Kernel, path: str) -> Iterator[int]:
-    try:
-        fd = kernel.open(path)
-    except OSError as exc:
-        raise ToolError(f"{path}: {exc.strerror}", Exit.OSFILE) from None
-    try:
-        yield fd
-    finally:
-        kernel.close(fd)
-
-
-def check_size(kernel: Kernel, fd: int, path: str) -> None:
-    """A full (not mini) dump must fit on the device; skipped when debug.minidump is 1."""
-    try:
-        if sysctl_int(kernel, "debug.minidump") == 1:
-            return
-    except OSError:
-        pass
-    try:
-        physmem = sysctl_int(kernel, "hw.physmem", signed=False)  # an unsigned long
-    except OSError as exc:
-        raise ToolError(f"can't get memory size: {exc.strerror}", Exit.OSERR) from None
-    arg = bytearray(8)
-    try:
-        kernel.ioctl(fd, kernel.abi.DIOCGMEDIASIZE, arg)
-    except OSError as exc:
-        raise ToolError(f"{path}: can't get size: {exc.strerror}", Exit.OSERR) from None
-    if int.from_bytes(arg, _byteorder(kernel)) < physmem:
-        raise ToolError(f"{path} is smaller than physical memory", Exit.IOERR)
-
-
-def sysctl_int(kernel: Kernel, name: str, signed: bool = True) -> int:
-    return int.from_bytes(kernel.sysctl(name), _byteorder(kernel), signed=signed)
-
-
-def _byteorder(kernel: Kernel) -> Literal["little", "big"]:
-    return "big" if kernel.abi.byteorder == ">" else "little"
-
-
-def lookup_server(server: str) -> str:
-    """getaddrinfo(AF_INET, UDP) and the first answer in dotted-quad form."""
-    answers = socket.getaddrinfo(
-        server, None, socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP
-    )
-    return str(answers[0][4][0])
-
-
-def _resolve_server(server: str) -> str:
-    try:
-        return lookup_server(server)
-    except socket.gaierror as exc:
-        if exc.errno == socket.EAI_SYSTEM:
-            raise ToolError(f"{exc.strerror}: {strerror(errno.EIO)}", Exit.OSERR) from None
-        raise ToolError(str(exc.strerror), Exit.NOHOST) from None
-    except UnicodeError:
-        raise ToolError(f"{server}: invalid host name", Exit.NOHOST) from None
-
-
-def parse_address(text: str, role: str) -> bytes:
-    try:
-        return inet.parse_packed(text)
-    except ValueError:
-        raise ToolError(f"invalid {role} address '{text}'", Exit.USAGE) from None

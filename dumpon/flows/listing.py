@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import errno
-import socket
 from typing import TextIO
 
+from dumpon import inet
 from dumpon.errors import Exit, ToolError, strerror
 from dumpon.kernel import abi
 from dumpon.kernel.base import PATH_DEVNULL, PATH_MAX, PATH_NETDUMP, Kernel
@@ -79,7 +79,9 @@ def _print_netdump_addresses(kernel: Kernel, out: TextIO) -> None:
 def _ntop(af: int, address: bytes) -> str:
     freebsd_af_inet6 = 28
     if af == abi.AF_INET:
-        return socket.inet_ntop(socket.AF_INET, address[:4])
+        return inet.ntoa(address)
     if af == freebsd_af_inet6:
+        import socket  # only a kernel configured by another program holds an IPv6 server
+
         return socket.inet_ntop(socket.AF_INET6, address[:16])
     return "(null)"  # what printf makes of inet_ntop's NULL for an unknown family

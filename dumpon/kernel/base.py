@@ -1,6 +1,6 @@
 """The system calls dumpon makes, as one seam: the real FreeBSD kernel or its emulation.
 
-dumpon's logic (dumpon/dumpon.py) only ever opens device nodes, issues ioctls with packed
+dumpon's logic (dumpon/flows/) only ever opens device nodes, issues ioctls with packed
 arguments and reads sysctls, so a backend is exactly that set of calls.  Errors are
 OSError with the errno the kernel would return.
 """
@@ -8,7 +8,7 @@ OSError with the errno the kernel would return.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dumpon.kernel.abi import DataModel
 
@@ -40,7 +40,12 @@ class Kernel(Protocol):
         """sysctlbyname(3) read of the raw value."""
         ...
 
+
+@runtime_checkable
+class TargetNotes(Protocol):
+    """A backend that keeps user-space notes beside each configured target: the emulation
+    (dumpon/kernel/emulation/kernel.py) does; a real kernel has nowhere to keep them."""
+
     def record(self, target: str, facts: Mapping[str, object]) -> None:
-        """Keep user-space facts about a configured target (the gateway MAC seen, the public
-        key used) beside the configuration; a real kernel has nowhere to keep them."""
+        """Note `facts` (the gateway MAC seen, the public key used) for `target`."""
         ...

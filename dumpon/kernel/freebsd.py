@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
-from collections.abc import Mapping
 from typing import Protocol
 
 from dumpon.errors import Exit, ToolError
@@ -86,9 +85,6 @@ class FreeBSDKernel:
 
     def sysctl(self, name: str) -> bytes:
         return self._os.sysctl(name)
-
-    def record(self, target: str, facts: Mapping[str, object]) -> None:
-        """A real kernel keeps no user-space facts; they are only for the emulation's state."""
 
 
 def open_freebsd_kernel() -> Kernel:

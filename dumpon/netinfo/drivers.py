@@ -1,6 +1,8 @@
 """FreeBSD's netdump driver table and the project's Linux-to-FreeBSD correspondence.
 
-Source: kernel-abi.md §10. The Linux names are the project's own correspondence between
+Sources: the drivers listed by FreeBSD's netdump(4); a driver has the methods when it calls
+DEBUGNET_SET (sys/net/debugnet.h), which iflib (sys/net/iflib.c) does for every driver
+built on it. The Linux names are the project's own correspondence between
 drivers for the same hardware family, not a statement about Linux.
 """
 
@@ -51,7 +53,7 @@ TABLE: tuple[FreeBSDDriver, ...] = (
     FreeBSDDriver("axgbe", "ax", Basis.IFLIB, ("amd-xgbe",)),
     FreeBSDDriver("ice", "ice", Basis.IFLIB, ("ice",), "support not re-verified"),
     FreeBSDDriver("vmx", "vmx", Basis.IFLIB, ("vmxnet3",), "support not re-verified"),
-    # kernel-abi.md §10: no in-tree wireless driver was found to provide debugnet methods.
+    # No in-tree wireless driver was found to call DEBUGNET_SET.
     FreeBSDDriver("wlan", "wlan", Basis.NO_METHODS),
 )
 

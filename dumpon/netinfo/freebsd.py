@@ -2,15 +2,17 @@
 
 Not runnable on the Linux development hosts: only the structure parsing is tested there.
 The MIBs are numeric because `net.link.generic.ifdata` is a handler node: sysctlbyname(3)
-cannot name the levels below it (kernel-abi.md §9 gives the numbers).
+cannot name the levels below it (the numbers: sys/sys/sysctl.h, sys/sys/socket.h,
+sys/net/if_mib.h).
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
+import functools
 from collections.abc import Sequence
 
+from dumpon.kernel.sysctl import Sysctl
 from dumpon.netinfo.link import LinkFacts
 
 CTL_NET = 4
@@ -60,17 +62,14 @@ class IfMibData(ctypes.Structure):
     )
 
 
+@functools.cache
+def _sysctl() -> Sysctl:
+    return Sysctl.from_libc()
+
+
 def sysctl(mib: Sequence[int]) -> bytes:
-    """The raw value of a numeric sysctl MIB."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    name = (ctypes.c_int * len(mib))(*mib)
-    size = ctypes.c_size_t(0)
-    if libc.sysctl(name, len(mib), None, ctypes.byref(size), None, 0) != 0:
-        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-    buffer = ctypes.create_string_buffer(size.value)
-    if libc.sysctl(name, len(mib), buffer, ctypes.byref(size), None, 0) != 0:
-        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-    return buffer.raw[: size.value]
+    """The raw value of a numeric sysctl MIB (dumpon/kernel/sysctl.py reads it)."""
+    return _sysctl().read_mib(list(mib))
 
 
 def drivername(index: int) -> str | None:

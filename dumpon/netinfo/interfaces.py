@@ -11,6 +11,7 @@ import netifaces
 from dumpon.errors import Exit, ToolError
 from dumpon.netinfo import drivers
 from dumpon.netinfo.link import LinkFacts
+from dumpon.netinfo.names import is_utf8
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,10 @@ def _platform_facts(name: str, index: int) -> tuple[LinkFacts, drivers.FreeBSDDr
     raise ToolError(f"interface details are not available on {sys.platform}", Exit.UNAVAILABLE)
 
 
-def _build(name: str, index: int, families: dict[int, list[dict[str, str]]]) -> Interface:
+Families = dict[int, list[dict[str, str]]]  # netifaces' answer for one interface
+
+
+def _build(name: str, index: int, families: Families) -> Interface:
     facts, freebsd = _platform_facts(name, index)
     links = families.get(netifaces.AF_LINK, [])
     return Interface(
@@ -80,20 +84,49 @@ def _build(name: str, index: int, families: dict[int, list[dict[str, str]]]) -> 
     )
 
 
+def _families(name: str, index: int) -> Families:
+    """netifaces' answer for one interface; {} when it is gone since the index lookup."""
+    if not is_utf8(name):
+        return _families_without_netifaces(name, index)
+    try:
+        return netifaces.ifaddresses(name)
+    except ValueError:
+        return {}
+
+
+def _families_without_netifaces(name: str, index: int) -> Families:
+    """The same answer for a name netifaces cannot take (see names.all_utf8).
+
+    Linux: the MAC from sysfs, the addresses from rtnetlink by index. Elsewhere netifaces
+    is the only source here, so the interface is listed without addresses.
+    """
+    if not sys.platform.startswith("linux"):
+        return {}
+    from dumpon.netinfo import linux
+
+    mac = linux.mac_address(name)
+    return {
+        netifaces.AF_LINK: [{"addr": mac}] if mac else [],
+        netifaces.AF_INET: [
+            {"addr": address, "netmask": netmask} for address, netmask in linux.ipv4(index)
+        ],
+    }
+
+
 def describe(name: str, index: int) -> Interface:
     """One interface, whose index the caller has already looked up."""
-    try:
-        families = netifaces.ifaddresses(name)
-    except ValueError:  # gone since the index lookup: report it without addresses
-        families = {}
-    return _build(name, index, families)
+    return _build(name, index, _families(name, index))
 
 
 def list_interfaces() -> list[Interface]:
     """Every interface of this network namespace (Linux) or vnet (FreeBSD), by index."""
-    addresses = netifaces.allifaddresses()
+    names = sorted(socket.if_nameindex())
+    if all(is_utf8(name) for _index, name in names):
+        addresses = netifaces.allifaddresses()  # one getifaddrs(3) for all
+    else:
+        addresses = {name: _families(name, index) for index, name in names}
     found = []
-    for index, name in sorted(socket.if_nameindex()):
+    for index, name in names:
         try:
             found.append(_build(name, index, addresses.get(name, {})))
         except OSError:  # removed while we looked

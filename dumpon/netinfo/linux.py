@@ -83,7 +83,7 @@ def ethtool_driver(name: str) -> str | None:
     """ETHTOOL_GDRVINFO's driver field; None where the link has no ethtool support (lo)."""
     info = ctypes.create_string_buffer(struct.pack("I", ETHTOOL_GDRVINFO), _DRVINFO_SIZE)
     # struct ifreq: the name in 16 bytes, then ifr_data pointing at the drvinfo buffer
-    request = struct.pack("16sP", name.encode()[:15], ctypes.addressof(info)).ljust(40, b"\0")
+    request = struct.pack("16sP", os.fsencode(name)[:15], ctypes.addressof(info)).ljust(40, b"\0")
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             fcntl.ioctl(sock, SIOCETHTOOL, request)
@@ -91,3 +91,23 @@ def ethtool_driver(name: str) -> str | None:
         return None
     driver = info.raw[_DRVINFO_DRIVER].split(b"\0", 1)[0].decode("ascii", "replace")
     return driver or None
+
+
+def mac_address(name: str) -> str | None:
+    """The link-layer address sysfs shows, as netifaces would give it."""
+    return _read(name, "address") or None
+
+
+def ipv4(index: int) -> list[tuple[str, str]]:
+    """The interface's IPv4 addresses and netmasks, asked of rtnetlink by index."""
+    from dumpon.netinfo.rtnetlink import rtnetlink
+
+    with rtnetlink() as ipr:
+        found = ipr.get_addr(family=socket.AF_INET, index=index)
+    return [
+        (
+            entry.get("IFA_LOCAL") or entry.get("IFA_ADDRESS"),
+            socket.inet_ntoa((0xFFFFFFFF << (32 - entry["prefixlen"]) & 0xFFFFFFFF).to_bytes(4)),
+        )
+        for entry in found
+    ]

@@ -1,11 +1,12 @@
 """How a dump will reach the server: the gateway dumpon derives and the checks it warns about.
 
 Gateway choice. FreeBSD dumpon(8) takes the first default route through the interface,
-even when a more specific route sends the server to another next hop (dumpon.md §7).
-On Linux this module asks the kernel instead (`route get` through the interface), so
-the gateway is the one the kernel itself would use; with no route through the
-interface the kernel assumes the server is on-link, which is FreeBSD's fallback too.
-Elsewhere (FreeBSD: no rtnetlink route lookup) FreeBSD's rule is kept.
+even when a more specific route sends the server to another next hop (sbin/dumpon/dumpon.c,
+find_gateway). Here the route toward the server through the interface is used instead:
+on Linux the kernel's own answer (`route get ... oif`), on FreeBSD the longest matching
+prefix of the routing table. With no route through the interface the server is taken to
+be on-link, which is FreeBSD's fallback too. Where the table cannot be read, and on other
+systems, FreeBSD's rule is kept.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from dumpon.errors import Exit, ToolError
 from dumpon.netinfo import routes
 from dumpon.netinfo.interfaces import Interface, describe
+from dumpon.netinfo.names import printable
 from dumpon.netinfo.neighbours import RESOLVE_TIMEOUT, Neighbour
 from dumpon.netinfo.verdict import Support, assess
 
@@ -60,37 +62,53 @@ class PathCheck:
         return None if payload is None else min(payload, NETDUMP_DATASIZE)
 
 
-def _kernel_routes() -> bool:
-    """Whether the kernel can be asked for a route (rtnetlink `route get`: Linux only)."""
-    return sys.platform.startswith("linux")
+LINUX, FREEBSD = "linux", "freebsd"
+
+
+def _system() -> str:
+    """Where routes and neighbours come from: Linux's rtnetlink, FreeBSD's tables, or
+    (elsewhere) only FreeBSD dumpon's rule."""
+    for system in (LINUX, FREEBSD):
+        if sys.platform.startswith(system):
+            return system
+    return sys.platform
 
 
 def interface_index(iface: str) -> int:
     """The interface's index; dumpon(8)'s own (and only) userland existence check."""
     try:
         return socket.if_nametoindex(iface)
-    except OSError:
-        raise ToolError(f"couldn't find interface index for '{iface}'", Exit.FAILURE) from None
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        raise ToolError(
+            f"couldn't find interface index for '{printable(iface)}'", Exit.FAILURE
+        ) from None
+
+
+def _freebsd_rule(iface: str | None) -> routes.Route | None:
+    """FreeBSD dumpon's rule (through netifaces: a PF_ROUTE dump on FreeBSD)."""
+    if iface is None:
+        return routes.default_route()
+    return routes.Route(iface, routes.first_default_gateway(iface), None)
 
 
 def _route(server: str, iface: str | None) -> routes.Route | None:
     """The route to `server` (through `iface` if given); OSError when the lookup fails."""
     oif = None if iface is None else interface_index(iface)
-    if _kernel_routes():
+    system = _system()
+    if system == LINUX:
         return routes.route_to(server, oif)
-    if iface is None:
-        import netifaces
+    if system == FREEBSD:
+        from dumpon.netinfo import routetable
 
-        default = netifaces.gateways().get("default", {})
-        entry = default.get(netifaces.AF_INET) if isinstance(default, dict) else None
-        if not entry:
-            return None
-        return routes.Route(socket.if_nametoindex(entry[1]), entry[0], None)
-    return routes.Route(oif or 0, routes.first_default_gateway(iface), None)
+        try:
+            return routetable.route_to(server, iface)
+        except OSError:
+            pass  # the table could not be read: FreeBSD's own rule still can
+    return _freebsd_rule(iface)
 
 
 def _route_error(exc: OSError) -> ToolError:
-    where = "RTM_GETROUTE" if _kernel_routes() else "sysctl(NET_RT_DUMP)"
+    where = "RTM_GETROUTE" if _system() == LINUX else "sysctl(NET_RT_DUMP)"
     return ToolError(f"{where}: {exc.strerror}", Exit.OSERR)
 
 
@@ -107,36 +125,53 @@ def find_gateway(iface: str, server: str) -> str | None:
     return route.gateway if route is not None else None
 
 
+def _any_route(server: str) -> routes.Route | None:
+    """The route the kernel takes to `server` through whichever interface."""
+    if _system() == LINUX:
+        return routes.route_to(server)
+    from dumpon.netinfo import routetable
+
+    return routetable.route_to(server)
+
+
 def _route_warnings(iface: Interface, server: str) -> list[str]:
-    if not _kernel_routes():
+    if _system() not in (LINUX, FREEBSD):
         return []
     try:
-        route = routes.route_to(server)
+        route = _any_route(server)
     except OSError as exc:
         return [f"warning: route lookup for {server} failed: {exc.strerror}"]
     if route is None:
         return [f"warning: the kernel has no route to {server}"]
-    if route.oif != iface.index:
-        try:
-            other = socket.if_indextoname(route.oif)
-        except OSError:
-            other = f"interface #{route.oif}"
-        return [f"warning: the kernel routes {server} through {other}, not {iface.name}"]
+    if route.ifname != iface.name:
+        return [
+            f"warning: the kernel routes {server} through {printable(route.ifname)},"
+            f" not {printable(iface.name)}"
+        ]
     return []
+
+
+def _lookup_mac(iface: Interface, nexthop: str, timeout: float) -> Neighbour | None:
+    if _system() == LINUX:
+        from dumpon.netinfo import neighbours
+
+        return neighbours.resolve(nexthop, iface.index, timeout)
+    from dumpon.netinfo import routetable
+
+    return routetable.resolve(nexthop, iface.name, timeout)
 
 
 def _resolve(iface: Interface, nexthop: str, timeout: float) -> tuple[Neighbour | None, list[str]]:
     # A down interface sends no ARP; its own warning already says why there is no MAC.
-    if not _kernel_routes() or not iface.link.up:
+    if _system() not in (LINUX, FREEBSD) or not iface.link.up:
         return None, []
-    from dumpon.netinfo import neighbours
-
+    name = printable(iface.name)
     try:
-        found = neighbours.resolve(nexthop, iface.index, timeout)
+        found = _lookup_mac(iface, nexthop, timeout)
     except OSError as exc:
-        return None, [f"warning: couldn't resolve {nexthop} on {iface.name}: {exc.strerror}"]
+        return None, [f"warning: couldn't resolve {nexthop} on {name}: {exc.strerror}"]
     if found is None:
-        return None, [f"warning: no ARP reply from {nexthop} on {iface.name}"]
+        return None, [f"warning: no ARP reply from {nexthop} on {name}"]
     return found, []
 
 
@@ -149,7 +184,7 @@ def _check(
     resolve_timeout: float,
 ) -> PathCheck:
     """Look at the path a dump would take and collect what could make it fail."""
-    iface = info.name
+    iface = printable(info.name)
     warnings = []
     verdict = assess(info)
     if verdict.support is not Support.SUPPORTED:
@@ -214,11 +249,13 @@ def plan_route(
     if iface is None:
         if route is None:
             raise ToolError(f"no route to {server}", Exit.NOHOST)
-        iface = socket.if_indextoname(route.oif)
+        iface = route.ifname
     info = describe(iface, interface_index(iface))
     verdict = assess(info)
     if verdict.support is Support.UNSUPPORTED:
-        raise ToolError(f"{iface}: netdump unsupported: {verdict.reason}", Exit.UNAVAILABLE)
+        raise ToolError(
+            f"{printable(iface)}: netdump unsupported: {verdict.reason}", Exit.UNAVAILABLE
+        )
     if client is None:
         client = _client_address(info, route)
     source = "option"
@@ -235,4 +272,6 @@ def _client_address(info: Interface, route: routes.Route | None) -> str:
         return route.prefsrc
     if info.addresses:
         return info.addresses[0]
-    raise ToolError(f"{info.name} has no IPv4 address; give the client address with -c", Exit.USAGE)
+    raise ToolError(
+        f"{printable(info.name)} has no IPv4 address; give the client address with -c", Exit.USAGE
+    )

@@ -24,7 +24,8 @@ class Verdict:
 
 def assess(iface: Interface) -> Verdict:
     """The netdump verdict for one interface, with the reason a user can act on."""
-    # The kernel tests the interface type before the driver (kernel-abi.md §9).
+    # The kernel refuses both with ENODEV (DEBUGNET_SUPPORTED_NIC, sys/net/debugnet.h);
+    # the type comes first because no driver can make a link that is not Ethernet usable.
     if not iface.link.ethernet:
         return Verdict(Support.UNSUPPORTED, None, f"not Ethernet ({iface.link.link_type})")
     entry = iface.freebsd

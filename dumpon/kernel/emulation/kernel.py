@@ -13,14 +13,13 @@ open) as they really do; a dump ioctl on them gets ENOTTY, as a non-disk device 
 from __future__ import annotations
 
 import base64
-import ctypes
 import errno
 import os
-import socket
 import stat
 from collections.abc import Mapping
 from typing import Any
 
+from dumpon import inet
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DataModel, DumpArg
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP
@@ -154,9 +153,9 @@ class MockKernel:
         entry = self._new_dumper(state, iface, arg)
         state["netdump"] = {
             "iface": iface,
-            "server": socket.inet_ntoa(arg.server[:4]),
-            "client": socket.inet_ntoa(arg.client[:4]),
-            "gateway": socket.inet_ntoa(arg.gateway[:4]),
+            "server": inet.ntoa(arg.server[:4]),
+            "client": inet.ntoa(arg.client[:4]),
+            "gateway": inet.ntoa(arg.gateway[:4]),
             "af": arg.af,
         }
         _insert(state, arg.index, entry)
@@ -195,9 +194,9 @@ class MockKernel:
         return self.abi.pack(
             DumpArg(
                 iface=config["iface"].encode("utf-8", "surrogateescape"),
-                server=socket.inet_aton(config["server"]),
-                client=socket.inet_aton(config["client"]),
-                gateway=socket.inet_aton(config["gateway"]),
+                server=inet.parse_packed(config["server"]),
+                client=inet.parse_packed(config["client"]),
+                gateway=inet.parse_packed(config["gateway"]),
                 af=config["af"],
             )
         )
@@ -269,6 +268,8 @@ def _copyin(arg: DumpArg) -> bytes:
     """copyin(9) of the wrapped key: read it from the caller's memory, as the kernel does."""
     if arg.encrypted_key_ptr == 0:
         raise _oserror(errno.EFAULT)
+    import ctypes  # only a request that carries a key needs it
+
     return ctypes.string_at(arg.encrypted_key_ptr, arg.encrypted_key_size)
 
 
