@@ -1,13 +1,14 @@
 """A dump body's way from the encrypted file to the core, on several threads at once.
 
-Each worker thread claims the next chunk of the body, reads it at its offset (pread),
-decrypts it (ekcd.ChunkDecryptor: any chunk decrypts on its own) and hands it to the sink:
-without decompression it is written at the same offset (pwrite), so the workers never wait
-for one another; with decompression one thread takes the chunks back in order, decompresses
-and writes.  File I/O, OpenSSL and zlib/zstd release the GIL, so reading, decrypting,
-decompressing and writing overlap and use every core.  Each worker owns two fixed buffers
-(plus a small shared pool for the ordered hand-over), so memory is the same whatever the
-body's size.  The first failure stops every thread; `run` raises it as a StageError.
+Worker threads each claim the next chunk of the body, read it at its offset (pread) and
+decrypt it on their own (ekcd.ChunkDecryptor: any chunk decrypts without the others); one
+writer thread takes the chunks back in order and writes them one after the other, after
+gunzip or unzstd with decompression.  File I/O, OpenSSL and zlib/zstd release the GIL, so
+reading, decrypting, decompressing and writing overlap and use every core, while the output
+still grows by plain sequential writes (several writers of one file would fight over its
+inode lock, and the disk would see them out of order).  A fixed pool of chunk buffers goes
+round, so memory is the same whatever the body's size.  The first failure stops every
+thread; `run` raises it as a StageError.
 """
 
 from __future__ import annotations
@@ -58,12 +59,11 @@ class _Chunk:
 
 
 def _workers() -> int:
-    """One per core, plus one that decrypts while another waits for the disk."""
+    """One per core: with the writer, every core has a thread to run."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return cores + 1
+        return os.cpu_count() or 1
 
 
 class Pipeline:
@@ -96,7 +96,7 @@ class Pipeline:
         self._head = b""
         self._compression: Compression | None = None
         self._bytes_out = 0
-        # decompression only: decrypted chunks by index, and the buffers they go back to
+        # decrypted chunks by index for the writer, and the buffers that go round
         self._ready: dict[int, _Chunk] = {}
         self._arrived = threading.Condition(self._lock)
         self._spare: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
@@ -104,28 +104,26 @@ class Pipeline:
     def run(self) -> Outcome:
         """Stream the whole body.  A failure, or an exception in the caller's thread (from a
         signal handler, say), stops every thread before this returns or raises."""
+        # one being written, one per worker, one ready in between
+        for _ in range(self._workers + 2):
+            self._spare.put(bytearray(self._chunk_size + 15))
         threads = [self._thread("decrypt", self._work) for _ in range(self._workers)]
-        if self._decompress:
-            for _ in range(self._workers + 1):  # one being consumed, one per worker
-                self._spare.put(bytearray(self._chunk_size + 15))
-            threads.append(self._thread("decompress", self._consume))
+        threads.append(self._thread("decompress" if self._decompress else "write", self._drain))
         try:
             for thread in threads:
                 thread.start()
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(_POLL)  # short waits, so that signal handlers run promptly
+            writer = threads[-1]  # done once the last chunk is out; then the workers stop
+            while writer.is_alive():
+                writer.join(_POLL)  # short waits, so that signal handlers run promptly
         finally:
             self._stopping.set()
             for thread in threads:
                 thread.join()
+            for chunk in self._ready.values():  # decrypted, never written (a failure, the end)
+                self._spare.put(chunk.buffer)
             _wipe(self._spare)
         if self._failure is not None:
             raise self._failure
-        if not self._decompress:
-            # a body that grew while it was read may have left chunks past the end found
-            os.ftruncate(self._sink, self._end)
-            self._bytes_out = self._end
         return Outcome(self._end, self._bytes_out, self._compression, self._head)
 
     def _thread(self, stage: Stage, body: Callable[[], None]) -> threading.Thread:
@@ -162,24 +160,15 @@ class Pipeline:
                 self._end = length
 
     def _work(self) -> None:
-        encrypted = bytearray(self._decryptor.lead + self._chunk_size)
-        private = None if self._decompress else bytearray(self._chunk_size + 15)
+        lead = self._decryptor.lead
+        encrypted = bytearray(lead + self._chunk_size)
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(self._source, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        try:
-            self._work_with(encrypted, private)
-        finally:
-            if private is not None:
-                private[:] = bytes(len(private))
-
-    def _work_with(self, encrypted: bytearray, private: bytearray | None) -> None:
-        lead = self._decryptor.lead
         while True:
-            plain = private if private is not None else self._take_spare()
-            index = self._claim()
+            plain = self._take_spare()  # before the claim: the writer never waits on a
+            index = self._claim()  # chunk whose worker has no buffer
             if index is None:
-                if private is None:
-                    self._spare.put(plain)
+                self._spare.put(plain)
                 return
             offset = index * self._chunk_size
             before = lead if offset else 0
@@ -201,15 +190,9 @@ class Pipeline:
                 raise StageError("decrypt", exc) from exc
             if index == 0:
                 self._head = bytes(plain[: min(length, HEAD_SIZE)])
-            if private is not None:
-                try:
-                    _pwrite_full(self._sink, memoryview(plain)[:length], offset)
-                except OSError as exc:
-                    raise StageError("write", exc) from exc
-            else:
-                with self._arrived:
-                    self._ready[index] = _Chunk(index, plain, length)
-                    self._arrived.notify_all()
+            with self._arrived:
+                self._ready[index] = _Chunk(index, plain, length)
+                self._arrived.notify_all()
 
     def _take_spare(self) -> bytearray:
         while True:
@@ -219,12 +202,12 @@ class Pipeline:
                 if self._stopping.is_set():
                     raise _Stopped from None
 
-    def _consume(self) -> None:
-        """Decompression: the decrypted chunks in order, decompressed, written."""
+    def _drain(self) -> None:
+        """The decrypted chunks in order, decompressed if asked and possible, written."""
         chunks = _InOrder(self._arrival, self._spare.put)
-        kind = detect(chunks.peek(4))
+        kind = detect(chunks.peek(4)) if self._decompress else None
         self._compression = kind
-        if kind is None:  # not compressed: the chunks go out as they are
+        if kind is None:  # the chunks go out as they are
             while chunk := chunks.read_chunk():
                 self._write(chunk)
             return
@@ -250,21 +233,25 @@ class Pipeline:
 
     def _write(self, data: memoryview) -> None:
         try:
-            _pwrite_full(self._sink, data, self._bytes_out)
+            done = 0
+            while done < len(data):
+                done += os.write(self._sink, data[done:])
         except OSError as exc:
             raise StageError("write", exc) from exc
         self._bytes_out += len(data)
 
     def _arrival(self, index: int) -> _Chunk | None:
-        """Chunk `index` once decrypted; None past the body's end."""
+        """Chunk `index` once decrypted; None past the body's end (a chunk read there after
+        the file grew is left out, as the end is where a read first came up short)."""
         with self._arrived:
-            while index not in self._ready:
+            while True:
                 if 0 <= self._end <= index * self._chunk_size:
                     return None
+                if index in self._ready:
+                    return self._ready.pop(index)
                 if self._stopping.is_set():
                     raise _Stopped
                 self._arrived.wait(_POLL)
-            return self._ready.pop(index)
 
 
 def _wipe(pool: queue.SimpleQueue[bytearray]) -> None:
@@ -336,9 +323,3 @@ def _pread_full(fd: int, buffer: memoryview, offset: int) -> int:
             break
         filled += count
     return filled
-
-
-def _pwrite_full(fd: int, data: memoryview, offset: int) -> None:
-    done = 0
-    while done < len(data):
-        done += os.pwrite(fd, data[done:], offset + done)
