@@ -5,6 +5,10 @@ from __future__ import annotations
 import errno
 import os
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
 
 
 class Exit(IntEnum):
@@ -14,6 +18,7 @@ class Exit(IntEnum):
     FAILURE = 1
     USAGE = 64
     DATAERR = 65
+    NOINPUT = 66
     NOHOST = 68
     UNAVAILABLE = 69
     SOFTWARE = 70
@@ -21,6 +26,9 @@ class Exit(IntEnum):
     OSFILE = 72
     CANTCREAT = 73
     IOERR = 74
+    TEMPFAIL = 75
+    PROTOCOL = 76
+    CONFIG = 78
 
 
 class ToolError(Exception):
@@ -41,10 +49,27 @@ class UsageError(ToolError):
 
 
 def strerror(code: int) -> str:
-    """The C library's text for an errno value, as err(3) prints it."""
-    return os.strerror(code)
+    """FreeBSD's text for an errno value, as err(3) prints it there, whatever the host OS.
+
+    An error FreeBSD does not have (a Linux-only errno) keeps the host C library's text.
+    """
+    from dumpon import freebsd_messages  # the tables are only needed on error paths
+
+    return freebsd_messages.errno_text(code) or os.strerror(code)
 
 
 def errno_of(exc: OSError) -> int:
     """The errno an OSError carries (EIO when the exception has none)."""
     return exc.errno if exc.errno is not None else errno.EIO
+
+
+def os_error_text(exc: OSError) -> str:
+    """strerror() of the errno an OSError carries: FreeBSD's text, not the exception's own."""
+    return strerror(errno_of(exc))
+
+
+def gai_strerror(exc: socket.gaierror) -> str:
+    """FreeBSD's gai_strerror() text for a failed getaddrinfo(), not the host resolver's."""
+    from dumpon import freebsd_messages
+
+    return freebsd_messages.gai_text(exc.errno)

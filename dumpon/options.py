@@ -96,6 +96,7 @@ class DumponOptions:
     operands: tuple[Operand, ...] = ()
     backend: str | None = None
     abi_version: int | None = None  # --abi: 12 or 13, else kern.osreldate decides
+    json: bool = False  # --json: -l prints a JSON document (dumpon/flows/listing_json.py)
     help: bool = False
     version: bool = False
 

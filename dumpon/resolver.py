@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import socket
 
-from dumpon.errors import Exit, ToolError, strerror
+from dumpon.errors import Exit, ToolError, gai_strerror, strerror
 
 
 class ResolveError(ToolError):
@@ -39,7 +39,15 @@ def resolve_ipv4(host: str) -> str:
             host, None, socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP
         )
     except socket.gaierror as exc:
-        raise ResolveError(host, str(exc.strerror), exc.errno == socket.EAI_SYSTEM) from None
+        raise ResolveError(host, gai_strerror(exc), exc.errno == socket.EAI_SYSTEM) from None
     except UnicodeError:
         raise ResolveError(host, f"{host}: invalid host name") from None
     return str(answers[0][4][0])
+
+
+def resolve_server(host: str) -> str:
+    """resolve_ipv4() for tools whose errors name the value: the host comes first."""
+    try:
+        return resolve_ipv4(host)
+    except ResolveError as exc:
+        raise ToolError(exc.naming_host(), exc.exit_code) from None

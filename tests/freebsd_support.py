@@ -45,6 +45,22 @@ PUBLIC_KEY_PEM = b"-----BEGIN PUBLIC KEY-----\nfake\n-----END PUBLIC KEY-----\n"
 KEYSIZE_OFFSET, KEYPTR_OFFSET = 68, 72
 
 
+# FreeBSD's strerror(3) texts (lib/libc/gen/errlst.c) for the errnos these tests script;
+# dumpon prints them on every OS, where glibc would say "Device or resource busy" etc.
+FREEBSD_STRERROR = {
+    errno.ENOENT: "No such file or directory",
+    errno.ENXIO: "Device not configured",
+    errno.EPERM: "Operation not permitted",
+    errno.EACCES: "Permission denied",
+    errno.EBUSY: "Device busy",
+    errno.EINVAL: "Invalid argument",
+    errno.ENODEV: "Operation not supported by device",
+    errno.ENOTTY: "Inappropriate ioctl for device",
+    errno.EOPNOTSUPP: "Operation not supported",
+    errno.EPROTONOSUPPORT: "Protocol not supported",
+}
+
+
 def ip(text: str) -> bytes:
     return bytes(int(part) for part in text.split("."))
 

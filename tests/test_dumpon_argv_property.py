@@ -147,7 +147,7 @@ def test_getopt_table_is_dumpons() -> None:
     assert spec.optstring == "C:c:g:i:k:lrs:vZz"
     longs = {
         "cipher=", "client=", "gateway=", "index=", "pubkey=", "list", "remove", "server=",
-        "verbose", "zstd", "gzip", "backend=", "abi=", "version", "help",
+        "verbose", "zstd", "gzip", "backend=", "abi=", "json", "version", "help",
     }  # fmt: skip
     assert set(spec.long_options) == longs
 

@@ -1,7 +1,9 @@
-"""Manual pages: clean under mandoc's linter, and listing exactly the options the code has."""
+"""Manual pages: clean under mandoc's linter and groff, and listing exactly the options the code
+has."""
 
 from __future__ import annotations
 
+import calendar
 import re
 import shutil
 import subprocess
@@ -27,6 +29,28 @@ def test_lint_clean(page: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.skipif(shutil.which("groff") is None, reason="needs groff (Debian package groff-base)")
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_groff_clean(page: Path) -> None:
+    # -ww: every warning; groff's mdoc knows fewer FreeBSD versions than mandoc does
+    done = subprocess.run(
+        ["groff", "-man", "-ww", "-z", str(page)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_one_date_convention() -> None:
+    """Every page is dated `.Dd Month D, YYYY`, as FreeBSD's pages are."""
+    dates = {page.name: page.read_text().splitlines()[0] for page in PAGES}
+    months = "|".join(calendar.month_name[1:])
+    pattern = rf"\.Dd ({months}) [1-9][0-9]?, 20[0-9]{{2}}"
+    assert {name: date for name, date in dates.items() if not re.fullmatch(pattern, date)} == {}
+
+
 def documented_flags(page: Path, section: str | None = None) -> set[str]:
     """Every option a page documents on its `.It` lines (`Fl x`, `Fl Fl long`), optionally
     only within one `.Ss` section."""
@@ -49,6 +73,7 @@ def test_dumpon_page_matches_the_option_table() -> None:
     assert documented_flags(MAN / "dumpon.8") == letters | {
         "--backend",
         "--abi",
+        "--json",
         "--help",
         "--version",
     }
@@ -64,7 +89,7 @@ def test_dumpon_page_matches_the_option_table() -> None:
         assert f"Fl Fl {name}" in text
 
 
-@pytest.mark.parametrize("command", ["keygen", "interfaces", "route"])
+@pytest.mark.parametrize("command", ["keygen", "interfaces", "route", "send", "check"])
 def test_netdump_page_matches_each_command(command: str) -> None:
     import typer.main
 

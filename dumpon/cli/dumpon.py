@@ -21,7 +21,7 @@ from dumpon import __version__
 from dumpon.cli.errorpath import run_guarded, warn
 from dumpon.cli.typer_getopt import OptionTable
 from dumpon.cli.typerapp import invoke, new_app
-from dumpon.errors import UsageError
+from dumpon.errors import Exit, ToolError, UsageError
 from dumpon.getopt import GetoptError
 from dumpon.options import (
     USAGE,
@@ -140,6 +140,9 @@ def dumpon(
             help="Speak this FreeBSD kernel ABI instead of the one kern.osreldate names.",
         ),
     ] = None,
+    json: Annotated[
+        bool, typer.Option("--json", help="With -l: print the targets as a JSON document.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", is_eager=True, help="Print the version.")
     ] = False,
@@ -164,9 +167,12 @@ def option_table() -> OptionTable:
 def parse_argv(argv: Sequence[str]) -> DumponOptions:
     """Read argv as dumpon(8) does; raises UsageError or ToolError as it would."""
     try:
-        return options_from(option_table().read(argv))
+        options = options_from(option_table().read(argv))
     except GetoptError as exc:
         raise UsageError(exc.message()) from None
+    if options.json and not (options.list_targets or options.help or options.version):
+        raise ToolError("--json applies to -l only", Exit.USAGE)
+    return options
 
 
 def execute(options: DumponOptions) -> int:

@@ -1,16 +1,22 @@
-"""`netdump`: the toolbox (keygen, interfaces, route), one module per subcommand."""
+"""`netdump`: the toolbox (keygen, interfaces, route, check, send), one module per subcommand."""
 
 from __future__ import annotations
 
 from typing import NoReturn
 
-from dumpon.cli import netdump_interfaces, netdump_keygen, netdump_route
+from dumpon.cli import (
+    netdump_check,
+    netdump_interfaces,
+    netdump_keygen,
+    netdump_route,
+    netdump_send,
+)
 from dumpon.cli.errorpath import run_guarded
 from dumpon.cli.typerapp import invoke, new_app
 
 app = new_app(
     "netdump",
-    "Tools for FreeBSD netdump: keys, interfaces and routes.",
+    "Tools for FreeBSD netdump: keys, interfaces, routes, test dumps and sending cores.",
     no_args_is_help=True,
 )
 # Each subcommand module imports its heavy libraries (cryptography, pyroute2) inside the
@@ -18,6 +24,8 @@ app = new_app(
 app.command("interfaces")(netdump_interfaces.interfaces)
 app.command("keygen")(netdump_keygen.keygen)
 app.command("route")(netdump_route.route)
+app.command("check")(netdump_check.check)
+app.command("send")(netdump_send.send_command)
 
 
 def main() -> NoReturn:

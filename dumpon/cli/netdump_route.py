@@ -22,18 +22,9 @@ import typer
 
 from dumpon import inet
 from dumpon.cli.errorpath import warn
-from dumpon.errors import ToolError
 from dumpon.netinfo.names import printable
 from dumpon.netinfo.path import PathCheck, plan_route
-from dumpon.resolver import ResolveError, resolve_ipv4
-
-
-def _server_address(server: str) -> str:
-    """The server's address; resolver failures as dumpon reports them, naming the server."""
-    try:
-        return resolve_ipv4(server)
-    except ResolveError as exc:
-        raise ToolError(exc.naming_host(), exc.exit_code) from None
+from dumpon.resolver import resolve_server
 
 
 def _address(text: str | None, role: str) -> str | None:
@@ -100,7 +91,7 @@ def route(
 ) -> None:
     """Show the interface, addresses, next hop and its MAC a dump to SERVER would use."""
     check = plan_route(
-        _server_address(server),
+        resolve_server(server),
         iface,
         _address(client, "client"),
         _address(gateway, "gateway"),

@@ -15,7 +15,7 @@ from typing import Final
 from dumpon.crypto import ekcd, pipeline
 from dumpon.crypto.decompress import DecompressError, detect
 from dumpon.crypto.keyfile import KeyFileError, parse_private_key, read_key_file
-from dumpon.errors import Exit, ToolError, errno_of, strerror
+from dumpon.errors import Exit, ToolError, errno_of, os_error_text, strerror
 from dumpon.kernel.abi import ENCKEY_MAX_SIZE
 from dumpon.outfile import exclusive_output
 from dumpon.regular import NotRegularFileError, open_regular
@@ -178,7 +178,8 @@ def _unwrap(
         with os.fdopen(private_fd, "rb", closefd=False) as pk:
             private_key = parse_private_key(read_key_file(pk))
     except (OSError, KeyFileError) as exc:
-        log(f"{private_key_path}: {exc}")
+        reason = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        log(f"{private_key_path}: {reason}")
         raise _failed(f"Unable to read data from {private_key_path}.") from exc
     modulus_bytes = (private_key.key_size + 7) // 8
     if modulus_bytes != len(blob.wrapped):

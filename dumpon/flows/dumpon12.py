@@ -32,7 +32,12 @@ def run(options: DumponOptions, kernel: Kernel, console: Console) -> None:
     if options.gzip and options.zstd:
         raise ToolError("The -z and -Z options are mutually exclusive.", Exit.USAGE)
     if options.list_targets:
-        list_targets(kernel, options.verbose, console.out)
+        if options.json:
+            from dumpon.flows.listing_json import print_listing_json
+
+            print_listing_json(kernel, 12, console.out)
+        else:
+            list_targets(kernel, options.verbose, console.out)
         return
     if len(options.operands) != 1:
         raise UsageError()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from dumpon import inet
-from dumpon.errors import Exit, ToolError, UsageError, strerror
+from dumpon.errors import Exit, ToolError, UsageError, os_error_text, strerror
 from dumpon.flows.listing import list_targets
 from dumpon.flows.steps import (
     Console,
@@ -47,7 +47,12 @@ def run(options: DumponOptions, open_kernel: Callable[[], Kernel], console: Cons
     if options.index is not None and options.remove:
         raise ToolError("The -i and -r options are mutually exclusive.", Exit.USAGE)
     if options.list_targets:
-        list_targets(kernel_once(), options.verbose, console.out)
+        if options.json:
+            from dumpon.flows.listing_json import print_listing_json
+
+            print_listing_json(kernel_once(), 13, console.out)
+        else:
+            list_targets(kernel_once(), options.verbose, console.out)
         return
     if len(options.operands) != 1:
         raise UsageError()
@@ -183,7 +188,7 @@ def _clear_netdump(kernel: Kernel) -> None:
         kernel.ioctl(fd, kernel.abi.DIOCSKERNELDUMP, arg)
     except OSError as exc:
         raise ToolError(
-            f"ioctl({PATH_NETDUMP}, DIOCSKERNELDUMP): {exc.strerror}", Exit.FAILURE
+            f"ioctl({PATH_NETDUMP}, DIOCSKERNELDUMP): {os_error_text(exc)}", Exit.FAILURE
         ) from None
     finally:
         kernel.close(fd)

@@ -6,7 +6,7 @@ import errno
 from typing import TextIO
 
 from dumpon import inet
-from dumpon.errors import Exit, ToolError, strerror
+from dumpon.errors import Exit, ToolError, os_error_text, strerror
 from dumpon.kernel import abi
 from dumpon.kernel.base import PATH_DEVNULL, PATH_MAX, PATH_NETDUMP, Kernel
 
@@ -37,7 +37,7 @@ def read_dumpdevname(kernel: Kernel) -> str:
             if exc.errno == errno.ENOMEM
             else f"Sysctl get '{DUMPDEVNAME}'"
         )
-        raise ToolError(f"{what}: {exc.strerror}", Exit.OSERR) from None
+        raise ToolError(f"{what}: {os_error_text(exc)}", Exit.OSERR) from None
     return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") or PATH_DEVNULL
 
 
@@ -48,7 +48,7 @@ def query_netdump(kernel: Kernel, request: int, size: int, name: str) -> bytearr
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return None
-        raise ToolError(f"opening {PATH_NETDUMP}: {exc.strerror}", Exit.OSERR) from None
+        raise ToolError(f"opening {PATH_NETDUMP}: {os_error_text(exc)}", Exit.OSERR) from None
     try:
         arg = bytearray(size)
         try:
@@ -56,7 +56,7 @@ def query_netdump(kernel: Kernel, request: int, size: int, name: str) -> bytearr
         except OSError as exc:
             if exc.errno == errno.ENXIO:
                 return None
-            raise ToolError(f"ioctl({name}): {exc.strerror}", Exit.OSERR) from None
+            raise ToolError(f"ioctl({name}): {os_error_text(exc)}", Exit.OSERR) from None
     finally:
         kernel.close(fd)
     return arg

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, TextIO, TypeVar
 
 from dumpon import inet
-from dumpon.errors import Exit, ToolError, strerror
+from dumpon.errors import Exit, ToolError, os_error_text, strerror
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg, DumpArg12
 from dumpon.kernel.base import PATH_DEV, PATH_MAX, Kernel
@@ -134,7 +134,7 @@ def opened(kernel: Kernel, path: str) -> Iterator[int]:
     try:
         fd = kernel.open(path)
     except OSError as exc:
-        raise ToolError(f"{path}: {exc.strerror}", Exit.OSFILE) from None
+        raise ToolError(f"{path}: {os_error_text(exc)}", Exit.OSFILE) from None
     try:
         yield fd
     finally:
@@ -151,12 +151,12 @@ def check_size(kernel: Kernel, fd: int, path: str) -> None:
     try:
         physmem = sysctl_int(kernel, "hw.physmem", signed=False)  # an unsigned long
     except OSError as exc:
-        raise ToolError(f"can't get memory size: {exc.strerror}", Exit.OSERR) from None
+        raise ToolError(f"can't get memory size: {os_error_text(exc)}", Exit.OSERR) from None
     arg = bytearray(8)
     try:
         kernel.ioctl(fd, kernel.abi.DIOCGMEDIASIZE, arg)
     except OSError as exc:
-        raise ToolError(f"{path}: can't get size: {exc.strerror}", Exit.OSERR) from None
+        raise ToolError(f"{path}: can't get size: {os_error_text(exc)}", Exit.OSERR) from None
     if int.from_bytes(arg, _byteorder(kernel)) < physmem:
         raise ToolError(f"{path} is smaller than physical memory", Exit.IOERR)
 

@@ -167,6 +167,13 @@ class DataModel:
         """The argument of 12.x's DIOCSKERNELDUMP."""
         return _packed(self._kda12, *_kda12_fields(arg))
 
+    def unpack_kda12(self, raw: bytes | bytearray) -> DumpArg12:
+        """Decode a 12.x DIOCSKERNELDUMP argument, as a 12.x kernel reads it."""
+        if len(raw) != self.kda12_size:
+            raise ValueError(f"expected {self.kda12_size} bytes, got {len(raw)}")
+        enable, comp, enc, key, keysize, keyptr = self._kda12.unpack(raw)
+        return DumpArg12(bool(enable), comp, enc, key, keysize, keyptr)
+
     def pack_netdump_conf(self, conf: NetdumpConf) -> bytearray:
         """The argument of NETDUMPSCONF / NETDUMPGCONF (12.x)."""
         return _packed(

@@ -49,3 +49,8 @@ class TargetNotes(Protocol):
     def record(self, target: str, facts: Mapping[str, object]) -> None:
         """Note `facts` (the gateway MAC seen, the public key used) for `target`."""
         ...
+
+    def target_details(self) -> list[dict[str, object]] | None:
+        """Each dump target's settings (name, compression, encryption) and recorded facts,
+        in priority order; None when the kernel cannot tell, as a real one cannot."""
+        ...

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Protocol
 
-from dumpon.errors import Exit, ToolError
+from dumpon.errors import Exit, ToolError, os_error_text
 from dumpon.kernel.abi import DataModel
 from dumpon.kernel.arch import Platform, host_platform
 from dumpon.kernel.base import Kernel
@@ -99,5 +99,7 @@ def open_freebsd_kernel() -> Kernel:
     try:
         sysctl = Sysctl.from_libc()
     except OSError as exc:
-        raise ToolError(f"libc has no sysctlbyname(): {exc.strerror}", Exit.UNAVAILABLE) from None
+        raise ToolError(
+            f"libc has no sysctlbyname(): {os_error_text(exc)}", Exit.UNAVAILABLE
+        ) from None
     return FreeBSDKernel(RealOS(sysctl), platform)

@@ -35,9 +35,9 @@ def open_kernel(spec: str | None) -> Kernel:
         path = chosen.removeprefix("file:")
         if not path:
             raise ToolError("backend 'file:' needs a path, as in file:/tmp/kernel.json", Exit.USAGE)
-        from dumpon.kernel.emulation.kernel import MockKernel
+        from dumpon.kernel.emulation.freebsd12 import EmulatedKernel
 
-        return MockKernel(os.path.abspath(path))
+        return EmulatedKernel(os.path.abspath(path))
     if chosen == "freebsd":
         from dumpon.kernel.freebsd import open_freebsd_kernel
 

@@ -15,7 +15,7 @@ import socket
 import sys
 from dataclasses import dataclass, field
 
-from dumpon.errors import Exit, ToolError
+from dumpon.errors import Exit, ToolError, os_error_text
 from dumpon.netinfo import routes
 from dumpon.netinfo.interfaces import Interface, describe
 from dumpon.netinfo.names import printable
@@ -109,7 +109,7 @@ def _route(server: str, iface: str | None) -> routes.Route | None:
 
 def _route_error(exc: OSError) -> ToolError:
     where = "RTM_GETROUTE" if _system() == LINUX else "sysctl(NET_RT_DUMP)"
-    return ToolError(f"{where}: {exc.strerror}", Exit.OSERR)
+    return ToolError(f"{where}: {os_error_text(exc)}", Exit.OSERR)
 
 
 def find_gateway(iface: str, server: str) -> str | None:
@@ -140,7 +140,7 @@ def _route_warnings(iface: Interface, server: str) -> list[str]:
     try:
         route = _any_route(server)
     except OSError as exc:
-        return [f"warning: route lookup for {server} failed: {exc.strerror}"]
+        return [f"warning: route lookup for {server} failed: {os_error_text(exc)}"]
     if route is None:
         return [f"warning: the kernel has no route to {server}"]
     if route.ifname != iface.name:
@@ -169,7 +169,7 @@ def _resolve(iface: Interface, nexthop: str, timeout: float) -> tuple[Neighbour 
     try:
         found = _lookup_mac(iface, nexthop, timeout)
     except OSError as exc:
-        return None, [f"warning: couldn't resolve {nexthop} on {name}: {exc.strerror}"]
+        return None, [f"warning: couldn't resolve {nexthop} on {name}: {os_error_text(exc)}"]
     if found is None:
         return None, [f"warning: no ARP reply from {nexthop} on {name}"]
     return found, []

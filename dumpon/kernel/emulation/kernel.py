@@ -17,11 +17,12 @@ import errno
 import os
 import stat
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from dumpon import inet
+from dumpon.errors import strerror
 from dumpon.kernel import abi
-from dumpon.kernel.abi import DataModel, DumpArg
+from dumpon.kernel.abi import DataModel, DumpArg, DumpArg12
 from dumpon.kernel.base import PATH_DEV, PATH_DEVNULL, PATH_NETDUMP
 from dumpon.kernel.emulation.statefile import State, StateFile
 
@@ -35,6 +36,19 @@ ENCRYPTION_NAMES = {
     abi.ENC_NONE: "none",
     abi.ENC_AES_256_CBC: "aes-256-cbc",
     abi.ENC_CHACHA20: "chacha20",
+}
+# Writable netdump sysctls with FreeBSD's defaults (netdump_client.c, debugnet.c); a
+# "sysctl" object in the state file overrides them, e.g. {"net.netdump.retries": 20}.
+TUNABLE_DEFAULTS: dict[str, str | int] = {
+    "net.netdump.path": "",
+    "net.netdump.polls": 2000,
+    "net.netdump.retries": 10,
+    "net.netdump.arp_retries": 3,
+}
+TUNABLE_ALIASES = {  # 13+: the netdump names are aliases of debugnet's
+    "net.debugnet.npolls": "net.netdump.polls",
+    "net.debugnet.nretries": "net.netdump.retries",
+    "net.debugnet.arp_nretries": "net.netdump.arp_retries",
 }
 # Kernel options, all present by default; tests turn some off to reach the kernel's errors.
 DEFAULT_FEATURES = {"netdump": True, "ekcd": True, "gzio": True, "zstdio": True}
@@ -74,7 +88,7 @@ class MockKernel:
     def open(self, path: str) -> int:
         if path == PATH_NETDUMP:
             if not self._features(self.state.read())["netdump"]:
-                raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+                raise OSError(errno.ENOENT, strerror(errno.ENOENT), path)
             device = _Device("netdump", "netdump")
         elif path == PATH_DEVNULL:
             device = _Device("null", "null")
@@ -114,6 +128,7 @@ class MockKernel:
     def sysctl(self, name: str) -> bytes:
         state = self.state.read()
         overrides = state.get("sysctl", {})
+        name = TUNABLE_ALIASES.get(name, name)
         if name in overrides:
             return _sysctl_bytes(overrides[name])
         if name == "kern.shutdown.dumpdevname":
@@ -126,6 +141,8 @@ class MockKernel:
             return _sysctl_bytes(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
         if name == "net.netdump.enabled":
             return _sysctl_bytes(int(state["netdump"] is not None))
+        if name in TUNABLE_DEFAULTS:
+            return _sysctl_bytes(TUNABLE_DEFAULTS[name])
         if name.startswith("kern.features."):
             feature = name.removeprefix("kern.features.")
             if self._features(state).get(feature):
@@ -136,6 +153,10 @@ class MockKernel:
         with self.state.update() as state:
             if any(entry["name"] == target for entry in state["dumpers"]):
                 state["facts"].setdefault(target, {}).update(facts)
+
+    def target_details(self) -> list[dict[str, object]]:
+        state = self.state.read()
+        return [_details(entry, state["facts"]) for entry in state["dumpers"]]
 
     # --- the kernel's rules -------------------------------------------------------------
 
@@ -191,15 +212,7 @@ class MockKernel:
         config = state["netdump"]
         if config is None:
             raise _oserror(errno.ENXIO)
-        return self.abi.pack(
-            DumpArg(
-                iface=config["iface"].encode("utf-8", "surrogateescape"),
-                server=inet.parse_packed(config["server"]),
-                client=inet.parse_packed(config["client"]),
-                gateway=inet.parse_packed(config["gateway"]),
-                af=config["af"],
-            )
-        )
+        return self.abi.pack(DumpArg(**stored_addresses(config), af=config["af"]))
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -221,6 +234,29 @@ class MockKernel:
     @staticmethod
     def _features(state: State) -> dict[str, bool]:
         return {**DEFAULT_FEATURES, **state.get("features", {})}
+
+
+def _details(entry: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, object]:
+    """A stored target as target_details() shows it: settings and facts, never key bytes."""
+    shown = {key: value for key, value in entry.items() if key != "encrypted_key"}
+    return {**shown, **facts.get(entry["name"], {})}
+
+
+class PackedAddresses(TypedDict):
+    iface: bytes
+    server: bytes
+    client: bytes
+    gateway: bytes
+
+
+def stored_addresses(config: Mapping[str, str]) -> PackedAddresses:
+    """A stored netdump configuration's interface and IPv4 addresses, as the structs hold them."""
+    return {
+        "iface": config["iface"].encode("utf-8", "surrogateescape"),
+        "server": inet.parse_packed(config["server"]),
+        "client": inet.parse_packed(config["client"]),
+        "gateway": inet.parse_packed(config["gateway"]),
+    }
 
 
 def _insert(state: State, index: int, entry: dict[str, Any]) -> None:
@@ -248,7 +284,7 @@ def _remove(state: State, name: str, arg: DumpArg) -> None:
     state["dumpers"] = kept
 
 
-def _settings(arg: DumpArg) -> tuple[str, str]:
+def _settings(arg: DumpArg | DumpArg12) -> tuple[str, str]:
     """The compression and cipher names an entry is stored (and matched for removal) under."""
     return (
         COMPRESSION_NAMES.get(arg.compression, str(arg.compression)),
@@ -264,7 +300,7 @@ def _unconfigure_netdump(state: State) -> None:
     state["netdump"] = None
 
 
-def _copyin(arg: DumpArg) -> bytes:
+def _copyin(arg: DumpArg | DumpArg12) -> bytes:
     """copyin(9) of the wrapped key: read it from the caller's memory, as the kernel does."""
     if arg.encrypted_key_ptr == 0:
         raise _oserror(errno.EFAULT)
@@ -306,4 +342,4 @@ def _sysctl_bytes(value: object) -> bytes:
 
 
 def _oserror(code: int) -> OSError:
-    return OSError(code, os.strerror(code))
+    return OSError(code, strerror(code))
