@@ -20,6 +20,7 @@ from dumpon.cli.typer_getopt import OptionTable, UnexpectedOperands
 from dumpon.cli.typerapp import new_app
 from dumpon.errors import Exit, ToolError
 from dumpon.getopt import GetoptError
+from dumpon.terminate import Terminated
 
 PROG = "decryptcore"
 USAGE = (
@@ -112,6 +113,9 @@ class _Logger:
     def error(self, message: str) -> None:
         self._emit("LOG_ERR", message)
 
+    def warning(self, message: str) -> None:
+        self._emit("LOG_WARNING", message)
+
     def debug(self, message: str) -> None:
         if self._verbose:
             self._emit("LOG_DEBUG", message)
@@ -140,6 +144,7 @@ def _decrypt(opts: Options, log: _Logger) -> None:
         force=opts.force,
         decompress=opts.decompress,
         log=log.debug,
+        warn=log.warning,
     )
 
 
@@ -156,6 +161,10 @@ def run(argv: list[str]) -> int:
     log = _Logger(opts)
     try:
         _decrypt(opts, log)
+    except Terminated as exc:
+        log.error(f"Terminated by {exc}; no output left behind.")
+        exc.die()
+        return Exit.FAILURE  # only if the signal is blocked
     except ToolError as exc:
         log.error(exc.message)
         return Exit.FAILURE

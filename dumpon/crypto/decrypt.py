@@ -1,26 +1,29 @@
-"""decryptcore(8)'s work: find a dump's files, unwrap its key, decrypt (and maybe decompress)
-the body into a new file, in constant memory.  Messages are FreeBSD's decryptcore texts.
+"""decryptcore(8)'s work: find a dump's files, check and open every input, unwrap the key,
+then decrypt (and maybe decompress) the body into a new file through the threaded pipeline,
+in constant memory.  Messages are FreeBSD's decryptcore texts.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, BinaryIO, Final, cast
+from typing import Final
 
-from dumpon.crypto import ekcd
+from dumpon.crypto import ekcd, pipeline
+from dumpon.crypto.decompress import DecompressError, detect
 from dumpon.crypto.keyfile import KeyFileError, parse_private_key, read_key_file
 from dumpon.errors import Exit, ToolError, errno_of, os_error_text, strerror
 from dumpon.kernel.abi import ENCKEY_MAX_SIZE
 from dumpon.outfile import exclusive_output
+from dumpon.regular import NotRegularFileError, open_regular
+from dumpon.terminate import signals_raise
 
 DEFAULT_CRASHDIR: Final = "/var/crash"
-GZIP_MAGIC: Final = b"\x1f\x8b"
-ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 _COMPRESSED_SUFFIXES: Final = (".gz", ".zst")
+_DUMP_NUMBER: Final = re.compile(r"[0-9]+")
 
 Log = Callable[[str], None]
 
@@ -31,7 +34,9 @@ def _quiet(_message: str) -> None:
 
 def _failed(message: str, exc: OSError | None = None) -> ToolError:
     """A ToolError worded as pjdlog does: errno text after a colon, then a full stop."""
-    if exc is not None:
+    if isinstance(exc, NotRegularFileError):
+        message = f"{message}: not a regular file ({exc.kind})."
+    elif exc is not None:
         message = f"{message}: {strerror(errno_of(exc))}."
     return ToolError(message, Exit.FAILURE)
 
@@ -50,8 +55,11 @@ def dump_files(
 
     savecore writes key.N and vmcore_encrypted.N; netdumpd writes key.<host>.N and
     vmcore_encrypted.<host>.N, plus .gz/.zst when compressed.  Without `host` the only
-    dump with that number is taken; several are an error that lists them.
+    dump with that number is taken; several are an error that lists them.  `number` is
+    ASCII digits only (str.isdigit would let other scripts' digits into file names).
     """
+    if not _DUMP_NUMBER.fullmatch(number):
+        raise ToolError(f"Invalid dump number {number!r}: only the digits 0-9.", Exit.FAILURE)
     if host is None:
         candidates = _dumps_numbered(crashdir, number)
         if len(candidates) > 1:
@@ -108,227 +116,139 @@ def decrypt_core(
     force: bool = False,
     decompress: bool = False,
     log: Log = _quiet,
+    warn: Log = _quiet,
 ) -> Result:
     """Decrypt one dump body into `output_path` (created exclusively, mode 0600).
 
-    With `force` an existing output is replaced, atomically at the end.  On any failure
-    the partial output is removed.  Raises ToolError with decryptcore's message.
+    Every input is opened and checked before the output exists.  With `force` an existing
+    regular file is replaced, atomically at the end; nothing else ever is.  On any failure,
+    and on TERM, HUP or INT (raised as terminate.Terminated), the partial output is removed.
+    A body that does not look like a dump gets a `warn` (the key is probably wrong).
+    Raises ToolError with decryptcore's message.
     """
+    with signals_raise(), contextlib.ExitStack() as inputs:
+        # FreeBSD's order: open all three inputs, then read and check them.
+        key_fd, body_fd, private_fd = (
+            inputs.enter_context(_open(path))
+            for path in (key_path, encrypted_path, private_key_path)
+        )
+        blob, decryptor, private_bits = _unwrap(key_fd, private_fd, private_key_path, log=log)
+        log(
+            f"Decrypting {encrypted_path} ({ekcd.CIPHER_NAMES[blob.cipher]},"
+            f" RSA-{private_bits} key {key_path})."
+        )
+        outcome = _write_output(
+            body_fd, decryptor, encrypted_path, output_path, force=force, decompress=decompress
+        )
+    if decompress:
+        log(f"Body is {outcome.compression or 'not compressed'}.")
+    log(f"Wrote {outcome.bytes_out} bytes from {outcome.bytes_in} encrypted bytes.")
+    if outcome.head and not looks_like_a_dump(outcome.head):  # an empty body tells nothing
+        warn(
+            f"warning: {output_path} does not start like a kernel dump (minidump, ELF, textdump,"
+            " gzip or zstd): the private key is probably wrong."
+        )
+    return Result(blob.cipher, outcome.bytes_in, outcome.bytes_out, outcome.compression)
+
+
+@contextlib.contextmanager
+def _open(path: str) -> Iterator[int]:
+    try:
+        fd = open_regular(path)
+    except OSError as exc:
+        raise _failed(f"Unable to open {path}", exc) from exc
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _unwrap(
+    key_fd: int, private_fd: int, private_key_path: str, *, log: Log
+) -> tuple[ekcd.KeyBlob, ekcd.ChunkDecryptor, int]:
+    """The key blob, a decryptor with the unwrapped key, and the private key's size."""
+    try:
+        with os.fdopen(key_fd, "rb", closefd=False) as key_file:
+            blob = ekcd.KeyBlob.parse(key_file.read(ekcd.KDK_HEADER_SIZE + ENCKEY_MAX_SIZE))
+    except OSError as exc:
+        raise _failed("Unable to read key", exc) from exc
+    except ValueError as exc:
+        raise _failed(f"Unable to read key: {exc}.") from exc
+    try:
+        with os.fdopen(private_fd, "rb", closefd=False) as pk:
+            private_key = parse_private_key(read_key_file(pk))
+    except (OSError, KeyFileError) as exc:
+        reason = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        log(f"{private_key_path}: {reason}")
+        raise _failed(f"Unable to read data from {private_key_path}.") from exc
+    modulus_bytes = (private_key.key_size + 7) // 8
+    if modulus_bytes != len(blob.wrapped):
+        raise _failed(
+            f"RSA modulus size mismatch: equals {8 * modulus_bytes}b"
+            f" and should be {8 * len(blob.wrapped)}b."
+        )
+    if blob.cipher not in ekcd.CIPHER_NAMES:
+        raise _failed("Invalid encryption algorithm.")
+    try:
+        key = ekcd.unwrap_key(private_key, blob.wrapped)
+    except ValueError as exc:
+        raise _failed(f"Unable to decrypt key: {exc}") from exc
+    try:
+        return blob, ekcd.chunk_decryptor(blob.cipher, key, blob.iv), private_key.key_size
+    finally:
+        key[:] = bytes(len(key))
+
+
+def _write_output(
+    body_fd: int,
+    decryptor: ekcd.ChunkDecryptor,
+    encrypted_path: str,
+    output_path: str,
+    *,
+    force: bool,
+    decompress: bool,
+) -> pipeline.Outcome:
     try:
         with exclusive_output(output_path, replace=force) as out:
-            return _decrypt_into(
-                out, private_key_path, key_path, encrypted_path, decompress=decompress, log=log
-            )
-    except FileExistsError as exc:
-        raise _failed(f"Unable to open {output_path}", exc) from exc
+            engine = pipeline.Pipeline(body_fd, out.fileno(), decryptor, decompress=decompress)
+            try:
+                return engine.run()
+            except pipeline.StageError as exc:
+                raise _stage_failure(exc, encrypted_path) from exc.cause
     except ToolError:
         raise
     except OSError as exc:
-        # The output's creation or its final rename: the body's own errors are worded below.
+        # The output's creation or its final naming: the body's own errors are worded above.
         raise _failed(f"Unable to open {output_path}", exc) from exc
 
 
-def _open(path: str) -> io.BufferedReader:
-    try:
-        return open(path, "rb")
-    except OSError as exc:
-        raise _failed(f"Unable to open {path}", exc) from exc
+def _stage_failure(exc: pipeline.StageError, encrypted_path: str) -> ToolError:
+    cause = exc.cause
+    if exc.stage == "read" and isinstance(cause, OSError):
+        return _failed(f"Unable to read data from {encrypted_path}", cause)
+    if exc.stage == "write" and isinstance(cause, OSError):
+        return _failed("Unable to write core", cause)
+    if exc.stage == "decrypt" and isinstance(cause, ValueError):
+        # a body cut inside an AES block
+        return _failed("Unable to decrypt core.")
+    if isinstance(cause, DecompressError):
+        return _failed(f"Unable to decompress core: {cause}.")
+    return ToolError(f"internal error in the {exc.stage} stage: {cause!r}", Exit.FAILURE)
 
 
-def _decrypt_into(
-    out: BinaryIO,
-    private_key_path: str,
-    key_path: str,
-    encrypted_path: str,
-    *,
-    decompress: bool,
-    log: Log,
-) -> Result:
-    # FreeBSD's order: open all three inputs, then read and check them.
-    with _open(key_path) as key_file, _open(encrypted_path) as body, _open(private_key_path) as pk:
-        try:
-            blob = ekcd.KeyBlob.parse(key_file.read(ekcd.KDK_HEADER_SIZE + ENCKEY_MAX_SIZE))
-        except OSError as exc:
-            raise _failed("Unable to read key", exc) from exc
-        except ValueError as exc:
-            raise _failed(f"Unable to read key: {exc}.") from exc
-        try:
-            private_key = parse_private_key(read_key_file(pk))
-        except (OSError, KeyFileError) as exc:
-            reason = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
-            log(f"{private_key_path}: {reason}")
-            raise _failed(f"Unable to read data from {private_key_path}.") from exc
-        modulus_bytes = (private_key.key_size + 7) // 8
-        if modulus_bytes != len(blob.wrapped):
-            raise _failed(
-                f"RSA modulus size mismatch: equals {8 * modulus_bytes}b"
-                f" and should be {8 * len(blob.wrapped)}b."
-            )
-        if blob.cipher not in ekcd.CIPHER_NAMES:
-            raise _failed("Invalid encryption algorithm.")
-        try:
-            key = ekcd.unwrap_key(private_key, blob.wrapped)
-        except ValueError as exc:
-            raise _failed(f"Unable to decrypt key: {exc}") from exc
-        try:
-            context = ekcd.body_cipher(blob.cipher, key, blob.iv, encrypt=False)
-        finally:
-            key[:] = bytes(len(key))
-        log(
-            f"Decrypting {encrypted_path} ({ekcd.CIPHER_NAMES[blob.cipher]},"
-            f" RSA-{private_key.key_size} key {key_path})."
-        )
-        reader = ekcd.CryptReader(body, context)
-        try:
-            written, compression = _copy_body(
-                reader, out, encrypted_path, decompress=decompress, log=log
-            )
-        finally:
-            reader.wipe()
-    log(f"Wrote {written} bytes from {reader.bytes_in} encrypted bytes.")
-    return Result(blob.cipher, reader.bytes_in, written, compression)
+# The first bytes of what a kernel writes: a minidump header (MINIDUMP_MAGIC in
+# sys/<arch>/include/minidump.h, "minidump FreeBSD/amd64" etc.), a full dump's ELF header,
+# a textdump's ustar tar header (sys/ddb/db_textdump.c), or a compressed stream.
+_MINIDUMP_MAGIC: Final = b"minidump FreeBSD/"
+_ELF_MAGIC: Final = b"\x7fELF"
+_USTAR_MAGIC: Final = b"ustar"
+_USTAR_OFFSET: Final = 257
 
 
-class _DecompressError(Exception):
-    pass
-
-
-def _copy_body(
-    reader: ekcd.CryptReader, out: BinaryIO, encrypted_path: str, *, decompress: bool, log: Log
-) -> tuple[int, str | None]:
-    """Write the decrypted body; (bytes written, compression undone or None)."""
-    compression: str | None = None
-    pieces: Iterator[bytes | memoryview] = reader.chunks()
-    if decompress:
-        buffered = io.BufferedReader(reader, ekcd.CHUNK_SIZE)
-        magic = bytes(buffered.peek(len(ZSTD_MAGIC))[: len(ZSTD_MAGIC)])
-        if magic.startswith(GZIP_MAGIC):
-            compression, pieces = "gzip", _gunzip(buffered)
-        elif magic == ZSTD_MAGIC:
-            compression, pieces = "zstd", _unzstd(buffered)
-        else:
-            pieces = iter(lambda: buffered.read(ekcd.CHUNK_SIZE), b"")
-        log(f"Body is {compression or 'not compressed'}.")
-    written = 0
-    try:
-        for piece in pieces:
-            try:
-                out.write(piece)
-            except OSError as exc:
-                raise _failed("Unable to write core", exc) from exc
-            written += len(piece)
-        out.flush()
-    except _DecompressError as exc:
-        raise _failed(f"Unable to decompress core: {exc}.") from exc
-    except ValueError as exc:
-        # cryptography's only complaint while streaming: a body cut inside an AES block
-        raise _failed("Unable to decrypt core.") from exc
-    except OSError as exc:
-        raise _failed(f"Unable to read data from {encrypted_path}", exc) from exc
-    return written, compression
-
-
-def _gunzip(source: BinaryIO) -> Iterator[bytes]:
-    import gzip
-    import zlib
-
-    with gzip.GzipFile(fileobj=source, mode="rb") as stream:
-        try:
-            while piece := stream.read(ekcd.CHUNK_SIZE):
-                yield piece
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise _DecompressError(f"gzip: {exc}") from exc
-
-
-def _unzstd(source: BinaryIO) -> Iterator[bytes]:
-    import zstandard
-
-    # zstandard's reader ends quietly on a cut-off frame, so the frames are followed too.
-    frames = ZstdFrameTracker()
-
-    class _Tracked:
-        def read(self, size: int = -1) -> bytes:
-            data = source.read(size)
-            frames.feed(data)
-            return data
-
-    # cast: stream_reader only ever calls read()
-    tracked = cast(IO[bytes], _Tracked())
-    stream = zstandard.ZstdDecompressor().stream_reader(tracked, read_across_frames=True)
-    try:
-        while piece := stream.read(ekcd.CHUNK_SIZE):
-            yield piece
-        while rest := source.read(ekcd.CHUNK_SIZE):
-            frames.feed(rest)
-    except zstandard.ZstdError as exc:
-        raise _DecompressError(f"zstd: {exc}") from exc
-    if not frames.complete:
-        raise _DecompressError("zstd: the stream ends inside a frame (truncated dump?)")
-
-
-class ZstdFrameTracker:
-    """Follows zstd frame and block boundaries (RFC 8878) to tell whether a stream is whole.
-
-    Only headers are looked at; block contents are skipped, so this costs little.
-    """
-
-    _ZSTD: Final = 0xFD2FB528
-    _SKIPPABLE_MASK: Final = 0xFFFFFFF0
-    _SKIPPABLE: Final = 0x184D2A50
-
-    def __init__(self) -> None:
-        self._state = "magic"
-        self._need = 4
-        self._header = bytearray()
-        self._skip = 0
-        self._checksum = False
-        self._frames = 0
-
-    @property
-    def complete(self) -> bool:
-        return self._frames > 0 and self._state == "magic" and not self._header and not self._skip
-
-    def feed(self, data: bytes) -> None:
-        pos = 0
-        while pos < len(data):
-            if self._skip:
-                step = min(self._skip, len(data) - pos)
-                self._skip -= step
-                pos += step
-                continue
-            step = min(self._need - len(self._header), len(data) - pos)
-            self._header += data[pos : pos + step]
-            pos += step
-            if len(self._header) == self._need:
-                self._advance(int.from_bytes(self._header, "little"))
-                self._header.clear()
-
-    def _expect(self, state: str, need: int, skip: int = 0) -> None:
-        self._state, self._need, self._skip = state, need, skip
-
-    def _advance(self, value: int) -> None:
-        if self._state == "magic":
-            if value == self._ZSTD:
-                self._expect("descriptor", 1)
-            elif value & self._SKIPPABLE_MASK == self._SKIPPABLE:
-                self._expect("skippable", 4)
-            else:
-                raise _DecompressError("zstd: not a zstd frame")
-        elif self._state == "skippable":
-            self._expect("magic", 4, value)
-        elif self._state == "descriptor":
-            single_segment = value >> 5 & 1
-            self._checksum = bool(value >> 2 & 1)
-            fcs = (single_segment, 2, 4, 8)[value >> 6]
-            rest = (1 - single_segment) + (0, 1, 2, 4)[value & 3] + fcs
-            self._expect("block", 3, rest)
-        elif self._state == "block":
-            last, kind, size = value & 1, value >> 1 & 3, value >> 3
-            if kind == 3:
-                raise _DecompressError("zstd: reserved block type")
-            body = 1 if kind == 1 else size
-            if last:
-                self._frames += 1
-                self._expect("magic", 4, body + 4 * self._checksum)
-            else:
-                self._expect("block", 3, body)
+def looks_like_a_dump(head: bytes) -> bool:
+    """Whether decrypted bytes start as a FreeBSD kernel dump could (garbage means a wrong key)."""
+    return (
+        head.startswith((_MINIDUMP_MAGIC, _ELF_MAGIC))
+        or head[_USTAR_OFFSET : _USTAR_OFFSET + len(_USTAR_MAGIC)] == _USTAR_MAGIC
+        or detect(head) is not None
+    )

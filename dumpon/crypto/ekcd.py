@@ -184,6 +184,76 @@ def body_cipher(cipher: int, key: bytes | bytearray, iv: bytes, *, encrypt: bool
     return engine.encryptor() if encrypt else engine.decryptor()
 
 
+def chunk_decryptor(cipher: int, key: bytes | bytearray, iv: bytes) -> ChunkDecryptor:
+    """A body decryptor that takes the body in chunks, in any order, on any thread."""
+    cipher_key = bytes(key[:CIPHER_KEY_SIZE])
+    if cipher == ENC_CHACHA20:
+        return ChaCha20Chunks(cipher_key, iv)
+    if cipher != ENC_AES_256_CBC:
+        raise ValueError(f"unknown dump cipher {cipher}")
+    return AesCbcChunks(cipher_key, iv)
+
+
+class ChunkDecryptor(Protocol):
+    """Decrypts any chunk of a body on its own, so chunks can go to several threads at once
+    (OpenSSL releases the GIL).
+
+    `decrypt(offset, before, source, target)` decrypts the body bytes `source` found at
+    `offset` into `target` (which needs `len(source) + 15` bytes).  `before` holds the
+    `lead` body bytes just before `offset` (empty at offset 0).  Offsets are multiples of
+    `alignment`; only the body's last chunk may be shorter than a multiple of it.
+    """
+
+    alignment: int
+    lead: int
+
+    def decrypt(
+        self, offset: int, before: memoryview, source: memoryview, target: memoryview
+    ) -> None: ...
+
+
+class AesCbcChunks:
+    """CBC decryption needs only the previous ciphertext block besides the current one, so
+    a chunk decrypts with the block before it as its IV."""
+
+    alignment = 16
+    lead = 16
+
+    def __init__(self, key: bytes, iv: bytes) -> None:
+        self._key = key
+        self._iv = iv[:16]
+
+    def decrypt(
+        self, offset: int, before: memoryview, source: memoryview, target: memoryview
+    ) -> None:
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        if len(source) % 16:
+            raise ValueError("the body is not a whole number of AES blocks")
+        iv = bytes(before) if offset else self._iv
+        context = Cipher(algorithms.AES256(self._key), modes.CBC(iv)).decryptor()
+        context.update_into(source, target)
+        context.finalize()
+
+
+class ChaCha20Chunks:
+    """The keystream can start at any block: each chunk gets a context at its own counter."""
+
+    alignment = 64
+    lead = 0
+
+    def __init__(self, key: bytes, iv: bytes) -> None:
+        self._key = key
+        self._iv = iv
+
+    def decrypt(
+        self, offset: int, before: memoryview, source: memoryview, target: memoryview
+    ) -> None:
+        if offset % 64:
+            raise ValueError(f"a ChaCha20 chunk must start on a block, not at {offset}")
+        ChaCha20Stream(self._key, self._iv, offset // 64).update_into(source, target)
+
+
 _CHACHA20_SEGMENT: Final = 64 << 32  # bytes in 2**32 blocks
 
 
@@ -207,7 +277,9 @@ class ChaCha20Stream:
         nonce = chacha20_nonce(self._iv, self._position // 64)
         return Cipher(algorithms.ChaCha20(self._key, nonce), None).encryptor()
 
-    def update_into(self, data: bytes | bytearray | memoryview, buf: bytearray, /) -> int:
+    def update_into(
+        self, data: bytes | bytearray | memoryview, buf: bytearray | memoryview, /
+    ) -> int:
         view, out, done = memoryview(data), memoryview(buf), 0
         while done < len(view):
             room = _CHACHA20_SEGMENT - self._position % _CHACHA20_SEGMENT
