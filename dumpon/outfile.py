@@ -18,7 +18,7 @@ def exclusive_output(path: str, *, replace: bool = False, mode: int = 0o600) -> 
 
     Without `replace`, `path` is created with O_EXCL, so an existing file (or a symlink an
     attacker planted) is never followed or overwritten; FileExistsError says so.  With
-    `replace`, only a regular file is replaced (NotRegularFileError otherwise: a device
+    `replace`, only a regular file is replaced (NotRegularFile otherwise: a device
     node, FIFO, socket, symlink or directory stays as it is): the data goes to a fresh
     temporary file in the same directory that is renamed over `path` at the end, so a
     reader never sees a half-written file and a failed run leaves the previous file in

@@ -17,7 +17,7 @@ import zstandard
 
 from dumpon import outfile
 from dumpon.kernel import abi
-from dumpon.regular import NotRegularFileError
+from dumpon.regular import NotRegularFile
 from tests.ekcd_support import DECRYPTCORE, KeyPair, make_key_pair, write_dump
 from tests.test_decryptcore import BODY, failure, run
 
@@ -228,7 +228,7 @@ def test_output_is_removed_on_failure(tmp_path: Path, replace: bool) -> None:
 def test_replace_refuses_a_node_swapped_in_while_writing(tmp_path: Path) -> None:
     target = tmp_path / "out"
     with (
-        pytest.raises(NotRegularFileError),
+        pytest.raises(NotRegularFile),
         outfile.exclusive_output(str(target), replace=True) as out,
     ):
         out.write(b"data")

@@ -18,7 +18,7 @@ from dumpon.crypto.keyfile import KeyFileError, parse_private_key, read_key_file
 from dumpon.errors import Exit, ToolError, errno_of, os_error_text, strerror
 from dumpon.kernel.abi import ENCKEY_MAX_SIZE
 from dumpon.outfile import exclusive_output
-from dumpon.regular import NotRegularFileError, open_regular
+from dumpon.regular import NotRegularFile, open_regular_fd
 from dumpon.terminate import signals_raise
 
 DEFAULT_CRASHDIR: Final = "/var/crash"
@@ -34,7 +34,7 @@ def _quiet(_message: str) -> None:
 
 def _failed(message: str, exc: OSError | None = None) -> ToolError:
     """A ToolError worded as pjdlog does: errno text after a colon, then a full stop."""
-    if isinstance(exc, NotRegularFileError):
+    if isinstance(exc, NotRegularFile):
         message = f"{message}: not a regular file ({exc.kind})."
     elif exc is not None:
         message = f"{message}: {strerror(errno_of(exc))}."
@@ -154,7 +154,7 @@ def decrypt_core(
 @contextlib.contextmanager
 def _open(path: str) -> Iterator[int]:
     try:
-        fd = open_regular(path)
+        fd = open_regular_fd(path)
     except OSError as exc:
         raise _failed(f"Unable to open {path}", exc) from exc
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from dumpon.errors import Exit, ToolError, errno_of, strerror
-from dumpon.infile import NotRegularFile, open_regular
+from dumpon.regular import NotRegularFile, open_regular
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey

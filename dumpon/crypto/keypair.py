@@ -33,7 +33,7 @@ from dumpon.crypto.keyfile import (
     read_key_file,
 )
 from dumpon.errors import Exit, ToolError, errno_of, strerror
-from dumpon.infile import open_regular
+from dumpon.regular import open_regular
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey

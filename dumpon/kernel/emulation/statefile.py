@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from dumpon.errors import Exit, ToolError, os_error_text, strerror
-from dumpon.infile import file_kind
 from dumpon.kernel.emulation.shapes import Invalid, Record
+from dumpon.regular import file_kind
 
 State = dict[str, Any]
 
