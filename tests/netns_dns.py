@@ -13,7 +13,9 @@ NETNS_ETC = Path("/etc/netns")
 
 
 @contextmanager
-def private_resolver(*namespaces: str, nameserver: str = "127.0.0.1") -> Iterator[None]:
+def private_resolver(
+    *namespaces: str, nameserver: str = "127.0.0.1", options: str = "timeout:1 attempts:1"
+) -> Iterator[None]:
     """resolv.conf pointing at `nameserver` (in the namespace: nothing, unless a test
     listens there) and an empty hosts file, so every reverse lookup goes to DNS."""
     made: list[Path] = []
@@ -22,9 +24,7 @@ def private_resolver(*namespaces: str, nameserver: str = "127.0.0.1") -> Iterato
             etc = NETNS_ETC / namespace
             etc.mkdir(parents=True, exist_ok=False)
             made.append(etc)
-            (etc / "resolv.conf").write_text(
-                f"nameserver {nameserver}\noptions timeout:2 attempts:2\n"
-            )
+            (etc / "resolv.conf").write_text(f"nameserver {nameserver}\noptions {options}\n")
             (etc / "hosts").write_text("127.0.0.1 localhost\n")
         yield
     finally:

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.netns_dns import private_resolver
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(Path(sys.executable))
 NETDUMP = str(Path(sys.executable).with_name("netdump"))
@@ -123,7 +125,8 @@ def _prefix() -> str:
 
 @contextmanager
 def three_namespaces() -> Iterator[Topology]:
-    """client 10.66.1.2 -- 10.66.1.1 router 10.66.2.1 -- 10.66.2.2 server, routed both ways."""
+    """client 10.66.1.2 -- 10.66.1.1 router 10.66.2.1 -- 10.66.2.2 server, routed both ways;
+    each namespace resolves names with its own resolv.conf, pointing at nothing."""
     topo = Topology(_prefix())
     made: list[str] = []
     try:
@@ -148,7 +151,8 @@ def three_namespaces() -> Iterator[Topology]:
         ip("netns", "exec", topo.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         ip("-n", topo.client, "route", "add", "default", "via", "10.66.1.1")
         ip("-n", topo.server, "route", "add", "default", "via", "10.66.2.1")
-        yield topo
+        with private_resolver(*made):
+            yield topo
     finally:
         for namespace in made:
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)

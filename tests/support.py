@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.netns_dns import private_resolver
 from tests.netns_topology import ip, requires_netns
 
 __all__ = ["ip", "requires_netns"]  # re-exported: the one copy lives in netns_topology
@@ -103,7 +104,8 @@ def veth_namespace(
         ip("-n", name, "link", "set", iface, "up")
         ip("-n", router_ns, "link", "set", "r0", "up")
         ip("-n", name, "route", "add", "default", "via", router)
-        yield Namespace(name, iface, address, router)
+        with private_resolver(name, router_ns):
+            yield Namespace(name, iface, address, router)
     finally:
         for namespace in (name, router_ns):
             subprocess.run(["ip", "netns", "del", namespace], check=False, capture_output=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.ekcd_support import DECRYPTCORE, KeyPair, make_key_pair
-from tests.netns_dns import NETNS_ETC, private_resolver
+from tests.netns_dns import NETNS_ETC
 from tests.netns_topology import ROOT, Topology, requires_netns, three_namespaces
 from tests.support import script
 
@@ -85,7 +85,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     dumpdir = work / "crash"
     dumpdir.mkdir()
     keys = make_key_pair(work / "keys")
-    with three_namespaces() as topo, private_resolver(topo.client, topo.router, topo.server):
+    with three_namespaces() as topo:
         (NETNS_ETC / topo.server / "hosts").write_text(f"{CLIENT} crashbox.example.org\n")
         log = work / "netdumpd.log"
         server = subprocess.Popen(
