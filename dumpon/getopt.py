@@ -9,7 +9,7 @@ their messages are those of GNU getopt_long(3).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class GetoptError(Exception):
@@ -33,8 +33,7 @@ class GetoptError(Exception):
         return f"unrecognized option '--{self.option}'"
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
+class Spec(NamedTuple):
     """An option string such as "C:c:g:" and the long options ("name" or "name=")."""
 
     optstring: str

@@ -11,8 +11,7 @@ before a later option is even looked at.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import typer
 import typer.main
@@ -34,8 +33,7 @@ class Param(Protocol):
     def type_cast_value(self, ctx: Any, value: Any) -> Any: ...
 
 
-@dataclass(frozen=True, slots=True)
-class OptionTable:
+class OptionTable(NamedTuple):
     """getopt's view of a typer command: its option letters, long names and parameters."""
 
     context: typer.Context

@@ -12,7 +12,6 @@ versions take come from dumpon/flows/steps.py.
 from __future__ import annotations
 
 import errno
-from dataclasses import replace
 from typing import TextIO
 
 from dumpon import inet
@@ -126,7 +125,7 @@ def _enable(kernel: Kernel, fd: int, request: DumpArg12, conf: NetdumpConf | Non
     if conf is None:
         _ioctl(kernel, fd, model.DIOCSKERNELDUMP_FREEBSD12, model.pack_kda12(request))
     else:
-        arg = model.pack_netdump_conf(replace(conf, kda=request))
+        arg = model.pack_netdump_conf(conf._replace(kda=request))
         _ioctl(kernel, fd, model.NETDUMPSCONF, arg, "NETDUMPSCONF")
 
 

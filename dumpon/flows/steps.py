@@ -6,8 +6,8 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal, TextIO, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Literal, NamedTuple, TextIO, TypeVar
 
 from dumpon import inet
 from dumpon.errors import Exit, ToolError, os_error_text, strerror
@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 R = TypeVar("R", DumpArg, DumpArg12)
 
 
-@dataclass(slots=True)
-class Console:
+class Console(NamedTuple):
     """Where dumpon's listing goes (stdout) and where its warnings go (warnx to stderr)."""
 
     out: TextIO
@@ -76,8 +75,7 @@ def netdump_request(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class UserKey:
+class UserKey(NamedTuple):
     """A one-time key as a set request carries it: in clear, and wrapped at a user address."""
 
     encryption: int

@@ -9,9 +9,10 @@ they hold for any data model, whatever Python's own native alignment is.
 
 from __future__ import annotations
 
+import functools
 import struct
-from dataclasses import dataclass, field
-from typing import Final, Literal
+from dataclasses import dataclass
+from typing import Final, Literal, NamedTuple
 
 # kerneldump.h
 COMP_NONE: Final = 0
@@ -58,29 +59,43 @@ def _layout(byteorder: ByteOrder, body: str, align: int) -> struct.Struct:
     return struct.Struct(f"{byteorder}{body}{-size % align}x")
 
 
-@dataclass(frozen=True, slots=True)
-class DataModel:
+class _Layouts(NamedTuple):
+    kda: struct.Struct  # struct diocskerneldump_arg (13+)
+    kda12: struct.Struct  # the 12.x struct diocskerneldump_arg
+    ndc: struct.Struct  # the 12.x struct netdump_conf
+
+
+@functools.cache
+def _layouts(pointer_size: int, byteorder: ByteOrder) -> _Layouts:
+    ptr = "Q" if pointer_size == 8 else "I"
+    align = pointer_size  # kda_encryptedkey is the widest member of all three
+    # The 12.x struct is the head of the 13+ one: 13.0 asserts that kda_iface sits at
+    # sizeof(struct diocskerneldump_arg_freebsd12).
+    kda12 = _layout(byteorder, f"BBB{KEY_SIZE}sxI{ptr}", align)
+    addr, ip = f"{IN_ADDR_SIZE}s", f"{KD_IP_SIZE}s"
+    kda = _layout(byteorder, f"{kda12.format[1:]}{IFNAMSIZ}s{ip}{ip}{ip}B", align)
+    ndc = _layout(byteorder, f"{kda12.format[1:]}{IFNAMSIZ}s{addr}{addr}{addr}", align)
+    return _Layouts(kda, kda12, ndc)
+
+
+class DataModel(NamedTuple):
     """Pointer width and byte order of one FreeBSD architecture (LP64 or ILP32)."""
 
     name: str
     pointer_size: Literal[4, 8]
     byteorder: ByteOrder = "<"
-    _kda: struct.Struct = field(init=False, repr=False, compare=False)
-    _kda12: struct.Struct = field(init=False, repr=False, compare=False)
-    _ndc: struct.Struct = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        ptr = "Q" if self.pointer_size == 8 else "I"
-        align = self.pointer_size  # kda_encryptedkey is the widest member of all three
-        # The 12.x struct is the head of the 13+ one: 13.0 asserts that kda_iface sits at
-        # sizeof(struct diocskerneldump_arg_freebsd12).
-        kda12 = _layout(self.byteorder, f"BBB{KEY_SIZE}sxI{ptr}", align)
-        addr, ip = f"{IN_ADDR_SIZE}s", f"{KD_IP_SIZE}s"
-        kda = _layout(self.byteorder, f"{kda12.format[1:]}{IFNAMSIZ}s{ip}{ip}{ip}B", align)
-        ndc = _layout(self.byteorder, f"{kda12.format[1:]}{IFNAMSIZ}s{addr}{addr}{addr}", align)
-        object.__setattr__(self, "_kda", kda)
-        object.__setattr__(self, "_kda12", kda12)
-        object.__setattr__(self, "_ndc", ndc)
+    @property
+    def _kda(self) -> struct.Struct:
+        return _layouts(self.pointer_size, self.byteorder).kda
+
+    @property
+    def _kda12(self) -> struct.Struct:
+        return _layouts(self.pointer_size, self.byteorder).kda12
+
+    @property
+    def _ndc(self) -> struct.Struct:
+        return _layouts(self.pointer_size, self.byteorder).ndc
 
     @property
     def kda_size(self) -> int:
@@ -242,11 +257,10 @@ class DumpArg12:
     encrypted_key_ptr: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class NetdumpConf:
+class NetdumpConf(NamedTuple):
     """Fields of the 12.x `struct netdump_conf`. Addresses are 4 network-order bytes."""
 
-    kda: DumpArg12 = field(default_factory=DumpArg12)
+    kda: DumpArg12 = DumpArg12()
     iface: bytes = b""
     server: bytes = b""
     client: bytes = b""

@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import base64
 import errno
-import socket
 from typing import Any
 
-from dumpon import changes
+from dumpon import changes, inet
 from dumpon.kernel import abi
 from dumpon.kernel.abi import DumpArg12, NetdumpConf
 from dumpon.kernel.emulation.kernel import (
@@ -160,9 +159,9 @@ class EmulatedKernel(MockKernel):
         _check_interface(iface)
         netdump = kernel12["netdump"] = {
             "iface": iface,
-            "server": socket.inet_ntoa(conf.server),
-            "client": socket.inet_ntoa(conf.client),
-            "gateway": socket.inet_ntoa(conf.gateway),
+            "server": inet.ntoa(conf.server),
+            "client": inet.ntoa(conf.client),
+            "gateway": inet.ntoa(conf.gateway),
             "enabled": True,
         }
         key = _copy_key(conf.kda)  # its errors leave netdump enabled, as in stable/12
