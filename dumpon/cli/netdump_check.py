@@ -36,9 +36,7 @@ from dumpon.cli.netdump_send import (
     port_number,
 )
 from dumpon.errors import Exit, ToolError
-from dumpon.kernel import abi
 from dumpon.protocol.wire import ACK_PORT, HERALD_PORT
-from dumpon.resolver import resolve_server
 
 DEFAULT_SIZE = 1 << 20
 PANIC = "netdump check: a test dump, not a panic"
@@ -104,9 +102,11 @@ def check(
     """Send a short test dump over the netdump configuration and report how it went."""
     from dumpon.cli import sendrun
     from dumpon.dumpsource import DumpSpec, prepare_body
+    from dumpon.kernel import abi
     from dumpon.kernel.select import open_kernel
     from dumpon.netdumpconfig import NetdumpConfig, read_config
     from dumpon.options import parse_cipher
+    from dumpon.resolver import resolve_server
     from dumpon.sender import Endpoints
 
     if zstd and gzip:

@@ -20,13 +20,15 @@ with these keys:
 # the command twice on each run (~10 ms for dumpon's).
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dumpon.netinfo.interfaces import Interface, list_interfaces
 from dumpon.netinfo.names import printable
-from dumpon.netinfo.verdict import Verdict, assess
+
+if TYPE_CHECKING:
+    from dumpon.netinfo.interfaces import Interface
+    from dumpon.netinfo.verdict import Verdict
 
 _COLUMNS = (
     "NAME", "DRIVER", "FREEBSD", "TYPE", "STATE", "CARRIER", "MTU", "MAC", "IPV4", "NETDUMP",
@@ -34,7 +36,7 @@ _COLUMNS = (
 )  # fmt: skip
 
 
-def as_json(iface: Interface, verdict: Verdict) -> dict[str, object]:
+def as_json(iface: "Interface", verdict: "Verdict") -> dict[str, object]:
     """The documented JSON object for one interface."""
     link = iface.link
     return {
@@ -55,7 +57,7 @@ def as_json(iface: Interface, verdict: Verdict) -> dict[str, object]:
     }
 
 
-def _row(iface: Interface, verdict: Verdict) -> tuple[str, ...]:
+def _row(iface: "Interface", verdict: "Verdict") -> tuple[str, ...]:
     link = iface.link
     carrier = "-" if link.carrier is None else ("yes" if link.carrier else "no")
     return (
@@ -93,6 +95,9 @@ def interfaces(
     ] = False,
 ) -> None:
     """List interfaces with driver, state, addresses and a netdump verdict."""
+    from dumpon.netinfo.interfaces import list_interfaces
+    from dumpon.netinfo.verdict import assess
+
     shown = [iface for iface in list_interfaces() if all_ or iface.link.ethernet]
     verdicts = [assess(iface) for iface in shown]
     if json_:

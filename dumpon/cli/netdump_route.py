@@ -16,22 +16,23 @@
 # the command twice on each run (~10 ms for dumpon's).
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dumpon import inet
 from dumpon.cli.errorpath import warn
 from dumpon.netinfo.names import printable
-from dumpon.netinfo.path import PathCheck, plan_route
-from dumpon.resolver import resolve_server
+
+if TYPE_CHECKING:
+    from dumpon.netinfo.path import PathCheck
 
 
 def _address(text: str | None, role: str) -> str | None:
     return None if text is None else inet.ntoa(inet.parse_option(text, role))
 
 
-def as_json(check: PathCheck) -> dict[str, object]:
+def as_json(check: "PathCheck") -> dict[str, object]:
     """The documented JSON object for one path."""
     mac = check.gateway_mac
     return {
@@ -50,7 +51,7 @@ def as_json(check: PathCheck) -> dict[str, object]:
     }
 
 
-def _text(check: PathCheck) -> str:
+def _text(check: "PathCheck") -> str:
     mac = check.gateway_mac
     rows = (
         ("interface", f"{printable(check.iface.name)} (index {check.iface.index})"),
@@ -90,6 +91,9 @@ def route(
     ] = False,
 ) -> None:
     """Show the interface, addresses, next hop and its MAC a dump to SERVER would use."""
+    from dumpon.netinfo.path import plan_route
+    from dumpon.resolver import resolve_server
+
     check = plan_route(
         resolve_server(server),
         iface,

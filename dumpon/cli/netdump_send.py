@@ -14,18 +14,16 @@ import typer
 
 from dumpon import inet
 from dumpon.errors import Exit, ToolError
-from dumpon.kernel import abi
 from dumpon.protocol.wire import ACK_PORT, HERALD_PORT
-from dumpon.resolver import resolve_server
-
-COMPRESSIONS = {"gzip": abi.COMP_GZIP, "zstd": abi.COMP_ZSTD}
 
 
 def parse_compression(text: str | None) -> int:
+    from dumpon.kernel import abi
+
     if text is None:
         return abi.COMP_NONE
     try:
-        return COMPRESSIONS[text]
+        return {"gzip": abi.COMP_GZIP, "zstd": abi.COMP_ZSTD}[text]
     except KeyError:
         raise ToolError(
             f"unknown compression '{text}': expected gzip or zstd", Exit.USAGE
@@ -143,8 +141,10 @@ def send_command(
     """Send FILE to SERVER as a FreeBSD kernel sends a dump."""
     from dumpon.cli import sendrun
     from dumpon.dumpsource import DumpSpec, prepare
+    from dumpon.kernel import abi
     from dumpon.kernel.select import open_kernel
     from dumpon.options import parse_cipher
+    from dumpon.resolver import resolve_server
     from dumpon.sender import Endpoints
 
     if cipher is not None and pubkey is None:

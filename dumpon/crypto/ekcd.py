@@ -6,9 +6,8 @@ cryptography is imported inside the functions so that `import dumpon.crypto.ekcd
 
 from __future__ import annotations
 
-import hashlib
 import io
-import secrets
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,7 +83,7 @@ def wrap_dump_key(
     public = load_public_key(pubkey_path)
     if cipher == ENC_AES_256_CBC and compression != COMP_NONE:
         raise ToolError("Unpadded AES256-CBC mode cannot be used with compression.", Exit.FAILURE)
-    key = bytearray(secrets.token_bytes(KEY_SIZE))
+    key = bytearray(os.urandom(KEY_SIZE))  # what secrets.token_bytes() returns, without its imports
     try:
         wrapped = wrap_key(public.key, key, padding)
     except ValueError as exc:
@@ -159,6 +158,8 @@ class KeyBlob:
 
 def next_iv(previous_iv: bytes) -> bytes:
     """The kernel replaces the IV by SHA-256 of itself at the start of every dump."""
+    import hashlib  # only decrypting and sending need it, not dumpon's start
+
     return hashlib.sha256(previous_iv).digest()
 
 
