@@ -1,5 +1,6 @@
 """Shell completion scripts: committed files match what the programs generate, and real
-bash, zsh and fish complete an option with them."""
+bash, zsh and fish complete options and their values (ciphers, backends, interfaces,
+compression, files) with them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from tests.support import BIN, script
 
 COMPLETIONS = Path(__file__).resolve().parent.parent / "completions"
-PROGRAMS = ["dumpon", "netdump"]
+PROGRAMS = ["dumpon", "netdump", "netdumpd", "decryptcore"]
 FILES = {"bash": "{}.bash", "zsh": "_{}", "fish": "{}.fish"}
 
 
@@ -105,3 +106,88 @@ def test_zsh_protocol_answers_with_options() -> None:
         },
     )
     assert "--gzip" in done.stdout
+
+
+# (command line before the word, the word, what must be offered; None: file names)
+VALUES = [
+    ("dumpon -C", "", ["chacha20", "aes256-cbc"]),
+    ("dumpon -v -C", "aes", ["aes256-cbc"]),
+    ("dumpon --backend", "", ["auto", "freebsd", "file:"]),
+    ("dumpon --abi", "", ["12", "13"]),
+    ("dumpon -s 192.0.2.1 -c 192.0.2.10", "l", ["lo"]),
+    ("dumpon", "of", ["off"]),
+    ("netdump route 192.0.2.1", "", ["lo"]),
+    ("netdump check -s 192.0.2.1", "l", ["lo"]),
+    ("netdump send core -s 192.0.2.1", "l", ["lo"]),
+    ("netdump send core -s 192.0.2.1 --compression", "", ["gzip", "zstd"]),
+    ("netdump send core -s 192.0.2.1 --order", "", ["12", "13"]),
+    ("netdump send core -s 192.0.2.1 -C", "c", ["chacha20"]),
+    ("netdump check --backend", "f", ["freebsd", "file:"]),
+    ("decryptcore -p", "", None),
+    ("dumpon -k", "", None),
+    ("netdumpd -d", "", None),
+]
+
+
+def bash_words(line: str, word: str) -> str:
+    program = line.split()[0]
+    source = COMPLETIONS / FILES["bash"].format(program)
+    words = " ".join(f"'{w}'" for w in [*line.split(), word])
+    command = (
+        f"source {source}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1));"
+        f' _{program}_completion {program}; printf "%s\\n" "${{COMPREPLY[@]}}"'
+    )
+    return in_shell(["bash", "--norc", "-c", command])
+
+
+@pytest.mark.parametrize(("line", "word", "offered"), VALUES)
+def test_bash_completes_values(line: str, word: str, offered: list[str] | None) -> None:
+    need("bash")
+    lines = bash_words(line, word).split()
+    if offered is None:  # nothing: bash's `-o default` completes file names
+        assert lines == []
+    else:
+        assert set(offered) <= set(lines), lines
+        assert all(value.startswith(word) for value in lines)
+
+
+@pytest.mark.parametrize(("line", "word", "offered"), VALUES)
+def test_zsh_completes_values(line: str, word: str, offered: list[str] | None) -> None:
+    """The real zsh runs the committed function; _arguments and _files print what they
+    were handed instead of drawing a menu."""
+    need("zsh")
+    program = line.split()[0]
+    source = COMPLETIONS / FILES["zsh"].format(program)
+    words = " ".join(f"'{w}'" for w in [*line.split(), word])
+    command = (
+        "_arguments() { print -r -- $1 }; _files() { print -r -- FILES };"
+        f" compdef() {{ : }}; source {source}; words=({words}); CURRENT=${{#words}};"
+        f" _{program}_completion"
+    )
+    output = in_shell(["zsh", "-f", "-c", command])
+    if offered is None:
+        assert output.strip() == "FILES"
+    else:
+        # _arguments' value specs escape a colon (typer writes it as \\:)
+        unescaped = output.replace("\\\\:", ":")
+        for value in offered:
+            assert f'"{value}"' in unescaped, output
+
+
+@pytest.mark.parametrize(("line", "word", "offered"), VALUES)
+def test_fish_completes_values(line: str, word: str, offered: list[str] | None) -> None:
+    need("fish")
+    program = line.split()[0]
+    source = COMPLETIONS / FILES["fish"].format(program)
+    output = in_shell(["fish", "--no-config", "-c", f'source {source}; complete -C"{line} {word}"'])
+    values = [entry.split("\t")[0] for entry in output.splitlines()]
+    if offered is None:  # fish falls back to file names: the current directory's
+        assert all(not value.startswith("-") for value in values)
+    else:
+        assert set(offered) <= set(values), values
+
+
+@pytest.mark.parametrize("program", ["dumpon", "decryptcore", "netdumpd"])
+def test_typer_completion_options_stay_hidden(program: str) -> None:
+    """--install-completion and --show-completion are typer's, not FreeBSD's options."""
+    assert "completion" not in in_shell([program, "--help"])

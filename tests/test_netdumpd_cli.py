@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from tests.support import script
-from tests.test_manpages import documented_flags
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,16 +94,6 @@ def test_a_port_in_use_is_reported(tmp_path: Path) -> None:
 def test_without_d_and_a_the_defaults_are_announced(tmp_path: Path) -> None:
     done = run("-D", "-d", "/nonexistent", "-P", str(tmp_path / "pid"), "--port=0")
     assert "netdumpd: default: listening on all interfaces\n" in done.stderr
-
-
-def test_the_manual_lists_every_option() -> None:
-    import typer.main
-
-    from dumpon.cli.netdumpd import app
-
-    command = typer.main.get_command(app)
-    declared = {opt for param in command.params for opt in param.opts if opt.startswith("-")}
-    assert documented_flags(ROOT / "man" / "netdumpd.8") == declared | {"-h", "--help"}
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")

@@ -82,7 +82,7 @@ def test_wheel_record_lists_every_page_and_completion(dist: Path) -> None:
     assert pages <= shared
     # every committed completion file ships, under the name its shell looks for
     assert len(shared) == len(pages) + len(list((ROOT / "completions").iterdir()))
-    for command in {"dumpon", "netdump"}:
+    for command in COMMANDS:
         assert f"share/bash-completion/completions/{command}" in shared
         assert f"share/zsh/site-functions/_{command}" in shared
         assert f"share/fish/vendor_completions.d/{command}.fish" in shared
@@ -115,8 +115,9 @@ def test_install_into_a_fresh_venv(dist: Path, tmp_path: Path) -> None:
     (site,) = venv.glob("lib/python*/site-packages")
     deps = Path(__import__("typer").__file__).parent.parent
     (site / "test-dependencies.pth").write_text(f"{deps}\n")
-    version = _run(venv / "bin" / "dumpon", "--version", cwd=tmp_path)
-    assert version == f"dumpon {dumpon.__version__}\n"
+    for command in COMMANDS:
+        version = _run(venv / "bin" / command, "--version", cwd=tmp_path)
+        assert version == f"{command} {dumpon.__version__}\n"
 
 
 # --- the FreeBSD port skeleton ------------------------------------------------------------

@@ -15,9 +15,10 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from dumpon.cli import completion
 from dumpon.cli.errorpath import run_guarded, warn
 from dumpon.cli.typer_getopt import OptionTable, UnexpectedOperands
-from dumpon.cli.typerapp import new_app
+from dumpon.cli.typerapp import completion_requested, invoke, new_app, version_line
 from dumpon.errors import Exit, ToolError
 from dumpon.getopt import GetoptError
 from dumpon.terminate import Terminated
@@ -32,24 +33,76 @@ USAGE = (
 # pjdlog's syslog lines carry decryptcore's prefix instead of err(3)'s "prog: "
 _SYSLOG_PREFIX = "(decryptcore) "
 
-app = new_app(PROG)
+# typer's --install-completion is no decryptcore option: the scripts in completions/ ask
+app = new_app(PROG, add_completion=False)
 
 
-# typer describes the command from this signature; argv is read with the getopt table
-# derived from it (parse() below), so typer never calls it.  decryptcore(8) has no --help.
+# typer describes the command from this signature (its --help, its completion); argv is
+# read with the getopt table derived from it (parse() below), so typer never calls it.
+# FreeBSD's getopt string has no h: --help is a long option alone, as --version is.
 @app.command(add_help_option=False)
 def decryptcore(
-    private_key: Annotated[str | None, typer.Option("-p", metavar="privatekeyfile")] = None,
-    key: Annotated[str | None, typer.Option("-k", metavar="keyfile")] = None,
-    encrypted: Annotated[str | None, typer.Option("-e", metavar="encryptedcore")] = None,
-    core: Annotated[str | None, typer.Option("-c", metavar="core")] = None,
-    crashdir: Annotated[str | None, typer.Option("-d", metavar="crashdir")] = None,
-    number: Annotated[str | None, typer.Option("-n", metavar="dumpnr")] = None,
-    host: Annotated[str | None, typer.Option("-H", metavar="host")] = None,
-    force: Annotated[bool, typer.Option("-f")] = False,
-    syslog: Annotated[bool, typer.Option("-L")] = False,
-    verbose: Annotated[bool, typer.Option("-v")] = False,
-    decompress: Annotated[bool, typer.Option("--decompress")] = False,
+    private_key: Annotated[
+        str | None,
+        typer.Option(
+            "-p",
+            metavar="privatekeyfile",
+            autocompletion=completion.files,
+            help="The RSA private key (PEM) matching dumpon -k's public key.",
+        ),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "-k",
+            metavar="keyfile",
+            autocompletion=completion.files,
+            help="The dump's encrypted key (savecore's key.N).",
+        ),
+    ] = None,
+    encrypted: Annotated[
+        str | None,
+        typer.Option(
+            "-e",
+            metavar="encryptedcore",
+            autocompletion=completion.files,
+            help="The encrypted core (vmcore_encrypted.N).",
+        ),
+    ] = None,
+    core: Annotated[
+        str | None,
+        typer.Option(
+            "-c", metavar="core", autocompletion=completion.files, help="The decrypted core."
+        ),
+    ] = None,
+    crashdir: Annotated[
+        str | None,
+        typer.Option(
+            "-d",
+            metavar="crashdir",
+            autocompletion=completion.files,
+            help="Directory of the dump for -n [/var/crash].",
+        ),
+    ] = None,
+    number: Annotated[
+        str | None, typer.Option("-n", metavar="dumpnr", help="Decrypt dump number dumpnr.")
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option("-H", metavar="host", help="With -n: netdumpd's dump of this host."),
+    ] = None,
+    force: Annotated[bool, typer.Option("-f", help="Replace an existing core.")] = False,
+    syslog: Annotated[bool, typer.Option("-L", help="Log to syslog.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", help="Be verbose.")] = False,
+    decompress: Annotated[
+        bool, typer.Option("--decompress", help="Write a gzip or zstd core decompressed.")
+    ] = False,
+    help: Annotated[
+        bool, typer.Option("--help", is_eager=True, help="Show this message and exit.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     """Decrypt an encrypted kernel dump (FreeBSD decryptcore(8))."""
 
@@ -71,14 +124,22 @@ class Options:
     syslog: bool = False
     verbose: bool = False
     decompress: bool = False
+    help: bool = False
+    version: bool = False
+
+
+def option_table() -> OptionTable:
+    return OptionTable.of(app, PROG)
 
 
 def parse(argv: list[str]) -> Options:
     """decryptcore's getopt loop and its checks; _Usage for anything that does not fit."""
     try:
-        opts = Options(**OptionTable.of(app, PROG).read(argv))
+        opts = Options(**option_table().read(argv))
     except UnexpectedOperands:
         raise _Usage from None
+    if opts.help or opts.version:
+        return opts
     by_number = opts.crashdir is not None or opts.number is not None or opts.host is not None
     by_name = opts.key is not None or opts.encrypted is not None or opts.core is not None
     if by_number and by_name:
@@ -149,6 +210,8 @@ def _decrypt(opts: Options, log: _Logger) -> None:
 
 
 def run(argv: list[str]) -> int:
+    if completion_requested(PROG):
+        return invoke(app, PROG)
     try:
         opts = parse(argv)
     except GetoptError as exc:
@@ -158,6 +221,12 @@ def run(argv: list[str]) -> int:
     except _Usage:
         print(USAGE, file=sys.stderr)
         return Exit.FAILURE
+    if opts.help:
+        sys.stdout.write(option_table().help_text())
+        return Exit.OK
+    if opts.version:
+        print(version_line(PROG))
+        return Exit.OK
     log = _Logger(opts)
     try:
         _decrypt(opts, log)

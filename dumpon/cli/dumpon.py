@@ -10,17 +10,16 @@ the command, each value converted by the parameter's own type (dumpon/options.py
 # the command twice on each run (~10 ms for dumpon's).
 
 import functools
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, NoReturn
 
 import typer
 
-from dumpon import __version__
+from dumpon.cli import completion
 from dumpon.cli.errorpath import run_guarded, warn
 from dumpon.cli.typer_getopt import OptionTable
-from dumpon.cli.typerapp import invoke, new_app
+from dumpon.cli.typerapp import completion_requested, invoke, new_app, version_line
 from dumpon.errors import Exit, ToolError, UsageError
 from dumpon.getopt import GetoptError
 from dumpon.options import (
@@ -36,13 +35,11 @@ from dumpon.options import (
 )
 
 PROG = "dumpon"
-# typer answers a shell's completion request when this is set (the scripts in completions/)
-COMPLETION_REQUEST = "_DUMPON_COMPLETE"
 
 app = new_app(
     PROG,
     # dumpon(8) has no -h, and typer's --install-completion is no FreeBSD option: completion
-    # is served through COMPLETION_REQUEST alone
+    # is served to the scripts in completions/ alone (answer_completion)
     add_completion=False,
     context_settings={"help_option_names": ["--help"], "allow_interspersed_args": False},
 )
@@ -57,6 +54,7 @@ def dumpon(
         typer.Argument(
             metavar="DEVICE|IFACE|off",
             parser=Operand,
+            autocompletion=completion.dump_operands,
             help="Dump device, netdump interface (with -s and -c), or off.",
         ),
     ] = None,
@@ -67,6 +65,7 @@ def dumpon(
             "--cipher",
             metavar="CIPHER",
             parser=parse_cipher,
+            autocompletion=completion.ciphers,
             help="Cipher for -k: chacha20 (default) or aes256-cbc.",
         ),
     ] = None,
@@ -103,7 +102,11 @@ def dumpon(
     pubkey: Annotated[
         str | None,
         typer.Option(
-            "-k", "--pubkey", metavar="PUBKEY", help="Encrypt dumps for this RSA public key (PEM)."
+            "-k",
+            "--pubkey",
+            metavar="PUBKEY",
+            autocompletion=completion.files,
+            help="Encrypt dumps for this RSA public key (PEM).",
         ),
     ] = None,
     list_targets: Annotated[
@@ -128,7 +131,10 @@ def dumpon(
     backend: Annotated[
         str | None,
         typer.Option(
-            "--backend", metavar="BACKEND", help="Kernel backend: auto, freebsd or file:PATH."
+            "--backend",
+            metavar="BACKEND",
+            autocompletion=completion.backends,
+            help="Kernel backend: auto, freebsd or file:PATH.",
         ),
     ] = None,
     abi_version: Annotated[
@@ -137,6 +143,7 @@ def dumpon(
             "--abi",
             metavar="12|13",
             parser=parse_abi_version,
+            autocompletion=completion.abi_versions,
             help="Speak this FreeBSD kernel ABI instead of the one kern.osreldate names.",
         ),
     ] = None,
@@ -182,7 +189,7 @@ def execute(options: DumponOptions) -> int:
     from dumpon.kernel.select import open_kernel
 
     if options.version:
-        print(f"dumpon {__version__}")
+        print(version_line(PROG))
         return 0
     console = Console(out=sys.stdout, warn=lambda message: warn(PROG, message))
     try:
@@ -197,12 +204,7 @@ def execute(options: DumponOptions) -> int:
 
 
 def _body() -> int:
-    if COMPLETION_REQUEST in os.environ:
-        import typer.completion
-
-        # typer registers its shells' completion classes when it builds its completion
-        # options; dumpon shows none of those options (add_completion=False), so ask here
-        typer.completion.get_completion_inspect_parameters()
+    if completion_requested(PROG):
         return invoke(app, PROG)
     try:
         options = parse_argv(sys.argv[1:])

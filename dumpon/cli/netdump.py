@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Annotated, NoReturn
+
+import typer
 
 from dumpon.cli import (
     netdump_check,
@@ -12,7 +14,7 @@ from dumpon.cli import (
     netdump_send,
 )
 from dumpon.cli.errorpath import run_guarded
-from dumpon.cli.typerapp import invoke, new_app
+from dumpon.cli.typerapp import invoke, new_app, show_version
 
 app = new_app(
     "netdump",
@@ -21,6 +23,20 @@ app = new_app(
 )
 # Each subcommand module imports its heavy libraries (cryptography, pyroute2) inside the
 # command function, so registering all of them here costs little.
+
+
+@app.callback()
+def netdump(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=show_version("netdump"), help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Tools for FreeBSD netdump: keys, interfaces, routes, test dumps and sending cores."""
+
+
 app.command("interfaces")(netdump_interfaces.interfaces)
 app.command("keygen")(netdump_keygen.keygen)
 app.command("route")(netdump_route.route)

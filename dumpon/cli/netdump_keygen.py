@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from dumpon.cli import completion
 from dumpon.cli.errorpath import warn
 from dumpon.crypto.keyfile import DEFAULT_BITS, MAX_BITS, MIN_BITS
 
@@ -26,7 +27,11 @@ def keygen(
     directory: Annotated[
         str,
         typer.Option(
-            "-o", "--output-dir", metavar="DIR", help="Directory for private.pem and public.pem."
+            "-o",
+            "--output-dir",
+            metavar="DIR",
+            autocompletion=completion.files,
+            help="Directory for private.pem and public.pem.",
         ),
     ] = ".",
     force: Annotated[

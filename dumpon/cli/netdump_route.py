@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dumpon import inet
+from dumpon.cli import completion
 from dumpon.cli.errorpath import warn
 from dumpon.netinfo.names import printable
 
@@ -74,7 +75,11 @@ def route(
     ],
     iface: Annotated[
         str | None,
-        typer.Argument(metavar="IFACE", help="Interface to dump through (default: the route's)."),
+        typer.Argument(
+            metavar="IFACE",
+            autocompletion=completion.interfaces,
+            help="Interface to dump through (default: the route's).",
+        ),
     ] = None,
     client: Annotated[
         str | None,

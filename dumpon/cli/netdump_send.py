@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from dumpon import inet
+from dumpon.cli import completion
 from dumpon.errors import Exit, ToolError
 from dumpon.protocol.wire import ACK_PORT, HERALD_PORT
 
@@ -65,7 +66,11 @@ ClientOption = Annotated[
 ]
 IfaceArgument = Annotated[
     str | None,
-    typer.Argument(metavar="IFACE", help="Interface to send through (SO_BINDTODEVICE)."),
+    typer.Argument(
+        metavar="IFACE",
+        autocompletion=completion.interfaces,
+        help="Interface to send through (SO_BINDTODEVICE).",
+    ),
 ]
 PathOption = Annotated[
     str | None,
@@ -73,18 +78,36 @@ PathOption = Annotated[
 ]
 PubkeyOption = Annotated[
     str | None,
-    typer.Option("-k", "--pubkey", metavar="PUBKEY", help="Encrypt for this RSA public key."),
+    typer.Option(
+        "-k",
+        "--pubkey",
+        metavar="PUBKEY",
+        autocompletion=completion.files,
+        help="Encrypt for this RSA public key.",
+    ),
 ]
 CipherOption = Annotated[
     str | None,
-    typer.Option("-C", "--cipher", metavar="CIPHER", help="chacha20 (default) or aes256-cbc."),
+    typer.Option(
+        "-C",
+        "--cipher",
+        metavar="CIPHER",
+        autocompletion=completion.ciphers,
+        help="chacha20 (default) or aes256-cbc.",
+    ),
 ]
 PayloadOption = Annotated[
     int | None,
     typer.Option("--payload", metavar="N", help="Bytes per packet (default: min(4096, MTU-52))."),
 ]
 OrderOption = Annotated[
-    int, typer.Option("--order", metavar="12|13", help="Key after the KDH (12) or HERALD (13).")
+    int,
+    typer.Option(
+        "--order",
+        metavar="12|13",
+        autocompletion=completion.orders,
+        help="Key after the KDH (12) or HERALD (13).",
+    ),
 ]
 PortOption = Annotated[
     int, typer.Option("--port", metavar="PORT", help="The server's herald port.")
@@ -105,13 +128,21 @@ ArpRetriesOption = Annotated[
 ]
 BackendOption = Annotated[
     str | None,
-    typer.Option("--backend", metavar="SPEC", help="Kernel backend for the tunables."),
+    typer.Option(
+        "--backend",
+        metavar="SPEC",
+        autocompletion=completion.backends,
+        help="Kernel backend for the tunables.",
+    ),
 ]
 QuietOption = Annotated[bool, typer.Option("-q", "--quiet", help="No progress display.")]
 
 
 def send_command(
-    file: Annotated[str, typer.Argument(metavar="FILE", help="The core to send.")],
+    file: Annotated[
+        str,
+        typer.Argument(metavar="FILE", autocompletion=completion.files, help="The core to send."),
+    ],
     server: ServerOption,
     iface: IfaceArgument = None,
     client: ClientOption = None,
@@ -126,7 +157,12 @@ def send_command(
     ] = None,
     compression: Annotated[
         str | None,
-        typer.Option("--compression", metavar="gzip|zstd", help="Compress as the kernel."),
+        typer.Option(
+            "--compression",
+            metavar="gzip|zstd",
+            autocompletion=completion.compressions,
+            help="Compress as the kernel.",
+        ),
     ] = None,
     payload: PayloadOption = None,
     order: OrderOption = 13,

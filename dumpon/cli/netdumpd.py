@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from dumpon import inet
+from dumpon.cli import completion
 from dumpon.cli.errorpath import run_guarded, warn
-from dumpon.cli.typerapp import invoke, new_app
+from dumpon.cli.typerapp import invoke, new_app, show_version
 from dumpon.errors import Exit, ToolError, os_error_text
 from dumpon.server import daemon
 from dumpon.server.config import NETDUMP_PORT, UDP_MAX_PAYLOAD, ServerConfig
@@ -24,7 +25,13 @@ if TYPE_CHECKING:
     from dumpon.server.loop import Server
 
 PROG = "netdumpd"
-app = new_app(PROG, "Receive FreeBSD kernel dumps sent by netdump(4).", add_completion=False)
+# The reference netdumpd's getopt string has no -h: help is --help alone
+app = new_app(
+    PROG,
+    "Receive FreeBSD kernel dumps sent by netdump(4).",
+    add_completion=False,
+    context_settings={"help_option_names": ["--help"]},
+)
 _SIZE = re.compile(r"(\d+)([KMGT]?)i?B?", re.IGNORECASE)
 _UNITS = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
 
@@ -92,14 +99,29 @@ def netdumpd(
     ] = None,
     dumpdir: Annotated[
         Path | None,
-        typer.Option("-d", "--dumpdir", metavar="DIR", help="Dump directory [/var/crash]."),
+        typer.Option(
+            "-d",
+            "--dumpdir",
+            metavar="DIR",
+            autocompletion=completion.files,
+            help="Dump directory [/var/crash].",
+        ),
     ] = None,
     script: Annotated[
         Path | None,
-        typer.Option("-i", "--handler", metavar="SCRIPT", help="Run SCRIPT after every dump."),
+        typer.Option(
+            "-i",
+            "--handler",
+            metavar="SCRIPT",
+            autocompletion=completion.files,
+            help="Run SCRIPT after every dump.",
+        ),
     ] = None,
     pidfile: Annotated[
-        Path, typer.Option("-P", "--pidfile", metavar="FILE", help="Pidfile.")
+        Path,
+        typer.Option(
+            "-P", "--pidfile", metavar="FILE", autocompletion=completion.files, help="Pidfile."
+        ),
     ] = daemon.DEFAULT_PIDFILE,
     default_path: Annotated[
         str,
@@ -147,6 +169,12 @@ def netdumpd(
             "--dns-timeout", min=0.0, metavar="SECONDS", help="Wait for a host name this long."
         ),
     ] = 2.0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=show_version(PROG), help="Print the version."
+        ),
+    ] = False,
 ) -> None:
     """Receive kernel dumps from FreeBSD hosts configured with dumpon(8) -s."""
     if dumpdir is None:

@@ -1,0 +1,1 @@
+complete --command decryptcore --no-files --arguments "(env _DECRYPTCORE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) decryptcore)" --condition "env _DECRYPTCORE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) decryptcore"

@@ -1,0 +1,1 @@
+complete --command netdumpd --no-files --arguments "(env _NETDUMPD_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) netdumpd)" --condition "env _NETDUMPD_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) netdumpd"

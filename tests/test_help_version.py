@@ -1,0 +1,61 @@
+"""Every command alike: `--help` and `--version` (one version, `dumpon.__version__`), and
+`-h` refused where FreeBSD's getopt string (or the reference netdumpd's) has no h."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+import dumpon
+from tests.support import script
+
+COMMANDS = ["dumpon", "netdump", "netdumpd", "decryptcore"]
+NETDUMP_COMMANDS = ["keygen", "interfaces", "route", "check", "send"]
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [script(argv[0]), *argv[1:]], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_version(command: str) -> None:
+    done = run(command, "--version")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        f"{command} {dumpon.__version__}\n",
+        "",
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help(command: str) -> None:
+    done = run(command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"Usage: {command} ")
+    assert "--version" in done.stdout
+
+
+@pytest.mark.parametrize("subcommand", NETDUMP_COMMANDS)
+def test_netdump_subcommand_help(subcommand: str) -> None:
+    for spelling in ("--help", "-h"):
+        done = run("netdump", subcommand, spelling)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"Usage: netdump {subcommand} ")
+
+
+@pytest.mark.parametrize(
+    ("command", "status", "message"),
+    [
+        ("dumpon", 64, "dumpon: illegal option -- h\n"),
+        ("decryptcore", 1, "decryptcore: illegal option -- h\n"),
+        ("netdumpd", 64, "No such option: -h"),
+    ],
+)
+def test_no_h(command: str, status: int, message: str) -> None:
+    done = run(command, "-h")
+    assert done.returncode == status
+    assert message in done.stderr
+    assert done.stdout == ""
