@@ -187,7 +187,14 @@ def test_signal_mid_way_leaves_nothing(
     before = _names(tmp_path)
     assert DECRYPTCORE is not None
     args = [DECRYPTCORE, "-p", str(pair.private_pem), "-d", str(tmp_path), "-n", "0"]
-    child = subprocess.Popen(args + (["-f"] if force else []), stderr=subprocess.PIPE, text=True)
+    # A shell starts background jobs with SIGINT ignored, and decryptcore (rightly) keeps an
+    # ignored signal ignored: give the child the default disposition whoever started us.
+    child = subprocess.Popen(
+        args + (["-f"] if force else []),
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 20
         while _written(child.pid) < 16 << 20:
