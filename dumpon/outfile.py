@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -46,4 +45,4 @@ def exclusive_output(path: str, *, replace: bool = False, mode: int = 0o600) -> 
 
 def _temporary_name(path: str) -> str:
     head, tail = os.path.split(path)
-    return os.path.join(head, f".{tail}.{secrets.token_hex(6)}.tmp")
+    return os.path.join(head, f".{tail}.{os.urandom(6).hex()}.tmp")

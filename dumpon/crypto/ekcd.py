@@ -1,14 +1,14 @@
 """Encrypted kernel crash dumps (EKCD): the one-time key, its RSA wrapping, the key blob
 (`struct kerneldumpkey`), per-dump IVs and the two body ciphers, streamed.
 
-cryptography is imported inside the functions so that `import dumpon.crypto.ekcd` stays cheap.
+cryptography, hashlib and secrets are imported inside the functions that use them, so that
+`import dumpon.crypto.ekcd` stays cheap for decryptcore (hashlib and secrets each load a
+second copy of OpenSSL's libcrypto).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import secrets
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +75,8 @@ def wrap_dump_key(
     `cipher` ENC_NONE means the default, ChaCha20.  `padding` is "oaep" for the 13.0+
     ABI and "pkcs1" for 12.x.  Every failure is a ToolError with FreeBSD's text, exit 1.
     """
+    import secrets
+
     from dumpon.crypto.keyfile import load_public_key
 
     if cipher == ENC_NONE:
@@ -159,6 +161,8 @@ class KeyBlob:
 
 def next_iv(previous_iv: bytes) -> bytes:
     """The kernel replaces the IV by SHA-256 of itself at the start of every dump."""
+    import hashlib
+
     return hashlib.sha256(previous_iv).digest()
 
 

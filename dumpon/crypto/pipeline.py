@@ -26,6 +26,8 @@ from dumpon.crypto.ekcd import ChunkDecryptor
 CHUNK_SIZE: Final = 1 << 20  # a multiple of both ciphers' alignment; fits a core's L2 cache
 HEAD_SIZE: Final = 512  # the decrypted bytes kept to tell what the body is
 _POLL: Final = 0.05  # seconds between looks at the stop flag while waiting
+# Output further behind the writer than this is written back and dropped from the page cache.
+DROP_BEHIND: Final = 256 << 20
 
 Stage = Literal["read", "decrypt", "decompress", "write"]
 
@@ -232,13 +234,15 @@ class Pipeline:
             buffer[:] = bytes(len(buffer))
 
     def _write(self, data: memoryview) -> None:
+        start = self._bytes_out
         try:
             done = 0
             while done < len(data):
                 done += os.write(self._sink, data[done:])
+            self._bytes_out += len(data)
+            _drop_behind(self._sink, start, self._bytes_out)
         except OSError as exc:
             raise StageError("write", exc) from exc
-        self._bytes_out += len(data)
 
     def _arrival(self, index: int) -> _Chunk | None:
         """Chunk `index` once decrypted; None past the body's end (a chunk read there after
@@ -252,6 +256,26 @@ class Pipeline:
                 if self._stopping.is_set():
                     raise _Stopped
                 self._arrived.wait(_POLL)
+
+
+def _drop_behind(fd: int, start: int, end: int) -> None:
+    """Having written `start` to `end`, start writing back the same span DROP_BEHIND before
+    it and drop the span twice as far back from the page cache, now written back (dirty or
+    busy pages are left as they are).
+
+    A dump is as large as the machine's memory: left to the kernel, it would fill the page
+    cache with dirty pages until every write waits for the disk, and push out everything
+    else cached.  This way the file keeps a window of at most 2 * DROP_BEHIND in the cache,
+    the disk works from early on, and the pages freed behind are reused for the next writes
+    (fresh pages cost several times more, on a virtual machine most).  An output smaller
+    than DROP_BEHIND is left to the kernel, as cp's.
+    """
+    if not hasattr(os, "posix_fadvise"):
+        return
+    for lag in (DROP_BEHIND, 2 * DROP_BEHIND):
+        if end > lag:
+            begin = max(start - lag, 0)
+            os.posix_fadvise(fd, begin, end - lag - begin, os.POSIX_FADV_DONTNEED)
 
 
 def _wipe(pool: queue.SimpleQueue[bytearray]) -> None:
