@@ -6,8 +6,9 @@ writer thread takes the chunks back in order and writes them one after the other
 gunzip or unzstd with decompression.  File I/O, OpenSSL and zlib/zstd release the GIL, so
 reading, decrypting, decompressing and writing overlap and use every core, while the output
 still grows by plain sequential writes (several writers of one file would fight over its
-inode lock, and the disk would see them out of order).  A fixed pool of chunk buffers goes
-round, so memory is the same whatever the body's size.  The first failure stops every
+inode lock, and the disk would see them out of order); output far behind the writer
+leaves the page cache as it goes.  A fixed pool of chunk buffers goes round, so memory is
+the same whatever the body's size.  The first failure stops every
 thread; `run` raises it as a StageError.
 """
 
@@ -259,16 +260,16 @@ class Pipeline:
 
 
 def _drop_behind(fd: int, start: int, end: int) -> None:
-    """Having written `start` to `end`, start writing back the same span DROP_BEHIND before
-    it and drop the span twice as far back from the page cache, now written back (dirty or
-    busy pages are left as they are).
+    """Having written `start` to `end`, advise the kernel that the output DROP_BEHIND
+    further back is not needed (Linux starts writing it back) and, twice as far back, by
+    now written, drop it from the page cache (pages still dirty or busy are skipped).
 
-    A dump is as large as the machine's memory: left to the kernel, it would fill the page
-    cache with dirty pages until every write waits for the disk, and push out everything
-    else cached.  This way the file keeps a window of at most 2 * DROP_BEHIND in the cache,
-    the disk works from early on, and the pages freed behind are reused for the next writes
-    (fresh pages cost several times more, on a virtual machine most).  An output smaller
-    than DROP_BEHIND is left to the kernel, as cp's.
+    A dump is as large as the machine's memory: left alone, its dirty pages pile up in the
+    page cache until every write waits for the disk, and push out everything else cached.
+    This way the output keeps at most about 2 * DROP_BEHIND in the cache, the disk is busy
+    from early on, and new writes reuse the pages freed behind them (on the 2-core test VM
+    a 4 GiB body took 4.5 to 7.5 s and 4 s of CPU time, instead of 6.5 to 22 s and 5 to
+    17 s).  An output shorter than DROP_BEHIND is left to the kernel, as cp's is.
     """
     if not hasattr(os, "posix_fadvise"):
         return
