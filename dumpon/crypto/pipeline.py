@@ -8,8 +8,8 @@ reading, decrypting, decompressing and writing overlap and use every core, while
 still grows by plain sequential writes (several writers of one file would fight over its
 inode lock, and the disk would see them out of order); output far behind the writer
 leaves the page cache as it goes.  A fixed pool of chunk buffers goes round, so memory is
-the same whatever the body's size.  The first failure stops every
-thread; `run` raises it as a StageError.
+the same whatever the body's size.  The first failure stops every thread; `run` raises it
+as a StageError.
 """
 
 from __future__ import annotations
