@@ -190,3 +190,34 @@ def test_write_error_stops_the_run(tmp_path: Path) -> None:
 def test_chunk_size_must_keep_the_alignment() -> None:
     with pytest.raises(ValueError):
         pipeline.Pipeline(0, 1, ekcd.chunk_decryptor(abi.ENC_CHACHA20, KEY, IV), chunk_size=1000)
+
+
+@pytest.mark.parametrize("decompress", [False, True])
+def test_output_behind_the_window_is_dropped_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decompress: bool
+) -> None:
+    """Every byte further back than DROP_BEHIND is handed to writeback, every byte further
+    back than twice that dropped, each span once, and the output is still exact."""
+    lag = 3 * CHUNK
+    monkeypatch.setattr(pipeline, "DROP_BEHIND", lag)
+    advised: list[tuple[int, int]] = []
+    real_fadvise = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, advice: int) -> None:
+        assert advice == os.POSIX_FADV_DONTNEED or length == 0  # 0: the source, SEQUENTIAL
+        if advice == os.POSIX_FADV_DONTNEED:
+            advised.append((offset, length))
+        real_fadvise(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    plain = os.urandom(CHUNK) + bytes(20 * CHUNK + 100)
+    body = gzip.compress(plain) if decompress else plain
+    data = encrypt(abi.ENC_CHACHA20, KEY, IV, body)
+    out, _ = run_pipeline(tmp_path, abi.ENC_CHACHA20, data, decompress=decompress)
+    assert out == plain
+    advised_times = [0] * len(plain)
+    for offset, length in advised:
+        for position in range(offset, offset + length):
+            advised_times[position] += 1
+    end = len(plain)
+    assert advised_times == [2] * (end - 2 * lag) + [1] * lag + [0] * lag

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from dumpon.crypto import ekcd
+from dumpon.crypto.keyfile import KeyFileError, parse_private_key
 from dumpon.errors import ToolError
 from dumpon.kernel import abi
 from tests.ekcd_support import KeyPair, make_key_pair, openssl, requires_openssl
@@ -246,3 +247,35 @@ def test_wrong_private_key_does_not_unwrap(pair: KeyPair) -> None:
         for _ in range(3):
             ekcd.unwrap_key(other, wrapped.wrapped)
             wrapped = ekcd.wrap_dump_key(str(pair.public_pem), abi.ENC_CHACHA20, 0)
+
+
+def _pem(numbers: rsa.RSAPrivateNumbers) -> bytes:
+    key = numbers.private_key(unsafe_skip_rsa_key_validation=True)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+@pytest.mark.parametrize("broken", ["iqmp", "dmp1", "dmq1", "d"])
+def test_private_key_numbers_are_checked_without_the_primality_tests(broken: str) -> None:
+    """decryptcore loads its private key unchecked by cryptography (check=False), but a key
+    whose numbers do not fit together is still refused before OpenSSL uses it."""
+    good = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+    fields = {
+        "p": good.p,
+        "q": good.q,
+        "d": good.d,
+        "dmp1": good.dmp1,
+        "dmq1": good.dmq1,
+        "iqmp": good.iqmp,
+        "public_numbers": good.public_numbers,
+    }
+    assert parse_private_key(_pem(rsa.RSAPrivateNumbers(**fields)), check=False)
+    fields[broken] += 2
+    pem = _pem(rsa.RSAPrivateNumbers(**fields))
+    with pytest.raises(KeyFileError, match="numbers do not fit together"):
+        parse_private_key(pem, check=False)
+    with pytest.raises(KeyFileError):
+        parse_private_key(pem)  # cryptography's own check refuses it too

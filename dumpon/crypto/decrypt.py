@@ -176,7 +176,7 @@ def _unwrap(
         raise _failed(f"Unable to read key: {exc}.") from exc
     try:
         with os.fdopen(private_fd, "rb", closefd=False) as pk:
-            private_key = parse_private_key(read_key_file(pk))
+            private_key = parse_private_key(read_key_file(pk), check=False)
     except (OSError, KeyFileError) as exc:
         reason = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
         log(f"{private_key_path}: {reason}")

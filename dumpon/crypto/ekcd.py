@@ -1,7 +1,10 @@
 """Encrypted kernel crash dumps (EKCD): the one-time key, its RSA wrapping, the key blob
 (`struct kerneldumpkey`), per-dump IVs and the two body ciphers, streamed.
 
-cryptography is imported inside the functions so that `import dumpon.crypto.ekcd` stays cheap.
+cryptography and hashlib are imported inside the functions that use them, so that
+`import dumpon.crypto.ekcd` stays cheap for dumpon and decryptcore (hashlib loads a second
+copy of OpenSSL's libcrypto); the one-time key comes from os.urandom(), which is what
+secrets.token_bytes() returns, without secrets' imports.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ def wrap_dump_key(
     public = load_public_key(pubkey_path)
     if cipher == ENC_AES_256_CBC and compression != COMP_NONE:
         raise ToolError("Unpadded AES256-CBC mode cannot be used with compression.", Exit.FAILURE)
-    key = bytearray(os.urandom(KEY_SIZE))  # what secrets.token_bytes() returns, without its imports
+    key = bytearray(os.urandom(KEY_SIZE))
     try:
         wrapped = wrap_key(public.key, key, padding)
     except ValueError as exc:
@@ -158,7 +161,7 @@ class KeyBlob:
 
 def next_iv(previous_iv: bytes) -> bytes:
     """The kernel replaces the IV by SHA-256 of itself at the start of every dump."""
-    import hashlib  # only decrypting and sending need it, not dumpon's start
+    import hashlib
 
     return hashlib.sha256(previous_iv).digest()
 
