@@ -278,7 +278,8 @@ class Server:
         run_start = run_end = position = 0
         finished: Finished | None = None
         acked = False  # ACKs went out before the end of the batch
-        view, room = memoryview(self._buffer), self._room
+        due = ACK_EVERY  # datagrams until the next ACKs
+        view, room, header, fill = memoryview(self._buffer), self._room, HEADER_SIZE, FILL_BYTES
         named = dump.files is not None
         # the hot path, a run of body packets, uses local names only
         recv_into, receive_body = dump.sock.recv_into, dump.session.receive_body
@@ -302,17 +303,18 @@ class Server:
                                 run = []
                             if not run:
                                 run_start = offset
-                            run.append(datagram[HEADER_SIZE:])
-                            run_end = offset + size - HEADER_SIZE
+                            run.append(datagram[header:])
+                            run_end = offset + size - header
                             position += size
                         add_ack(ack)
-                        if len(acks) >= ACK_EVERY or position > FILL_BYTES:
+                        due -= 1
+                        if not due or position > fill:
                             if run:
                                 write_body(run_start, run)
                                 run = []
                             self._acknowledge(dump, acks)
                             acks.clear()
-                            acked, position = True, 0
+                            acked, due, position = True, ACK_EVERY, 0
                         continue
                 elif not dump.would_hold(size):
                     continue
