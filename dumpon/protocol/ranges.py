@@ -22,13 +22,13 @@ class RangeSet:
         if end <= start:
             return 0
         starts, ends = self._starts, self._ends
+        if ends and start == ends[-1]:  # the next piece of a dump sent in order
+            ends[-1] = end
+            self.total += end - start
+            return end - start
         if not starts or start > ends[-1]:
             starts.append(start)
             ends.append(end)
-            self.total += end - start
-            return end - start
-        if start == ends[-1]:
-            ends[-1] = end
             self.total += end - start
             return end - start
         # Ranges touching or overlapping [start, end) are merged into one.

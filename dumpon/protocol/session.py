@@ -22,6 +22,7 @@ from typing import Final
 from dumpon.protocol.kdh import KDH_SIZE, KdhError, KernelDumpHeader, parity
 from dumpon.protocol.ranges import RangeSet
 from dumpon.protocol.wire import (
+    ACK,
     HEADER,
     HEADER_SIZE,
     MAX_PAYLOAD,
@@ -34,6 +35,9 @@ from dumpon.protocol.wire import (
 )
 
 _VMCORE: Final = int(MessageType.VMCORE)
+_NO_LIMIT: Final = 1 << 65  # past any 64-bit offset plus 32-bit length
+_unpack_header: Final = HEADER.unpack_from
+_pack_ack: Final = ACK.pack
 KEY_BLOB_MAX: Final = 64 * 1024  # far above roundup(37 + 2048, block size) for any dumper
 
 
@@ -117,6 +121,7 @@ class ServerSession:
     def __init__(self, *, max_payload: int = MAX_PAYLOAD, max_body: int | None = None) -> None:
         self.max_payload = max_payload
         self.max_body = max_body
+        self._body_limit = _NO_LIMIT if max_body is None else max_body
         self.state = SessionState.RECEIVING
         self.body = RangeSet()
         self.key = RangeSet()
@@ -146,19 +151,20 @@ class ServerSession:
         as receive() would, without building objects.  Returns (ack, offset, new): `new`
         says whether the payload, datagram[HEADER_SIZE:], holds bytes not received before.
         None for any other datagram, which then goes to receive()."""
-        if len(datagram) < HEADER_SIZE:
+        size = len(datagram)
+        if size < HEADER_SIZE:
             return None
-        kind, seqno, offset, length, _ = HEADER.unpack_from(datagram)
+        kind, seqno, offset, length, _ = _unpack_header(datagram)
         end = offset + length
         if (
             kind != _VMCORE
-            or HEADER_SIZE + length != len(datagram)
+            or HEADER_SIZE + length != size
             or length > self.max_payload
-            or (self.max_body is not None and end > self.max_body)
+            or end > self._body_limit
         ):
             return None
         self.any_data_received = True
-        return pack_ack(seqno), offset, self.body.add(offset, end) > 0
+        return _pack_ack(seqno), offset, self.body.add(offset, end) > 0
 
     def _vmcore(self, message: Message) -> Outcome:
         end = message.offset + len(message.payload)

@@ -107,7 +107,7 @@ class Dump:
             return
         try:
             if isinstance(event, BodyData):
-                files.add_core(event.offset, memoryview(event.data))
+                files.write_core(event.offset, [memoryview(event.data)])
             elif isinstance(event, KeyData):
                 files.write_key(event.offset, memoryview(event.data))
             elif isinstance(event, HeaderReceived):
@@ -116,26 +116,19 @@ class Dump:
             offset = event.offset if isinstance(event, BodyData | KeyData) else 0
             raise DumpFailed(_write_error(exc, offset)) from exc
 
-    def store_body(self, offset: int, data: memoryview) -> None:
-        """Body bytes of a new message; `data` is only valid during this call."""
+    def write_body(self, offset: int, parts: list[memoryview]) -> None:
+        """Payloads of consecutive new body messages, written now (the files exist)."""
         files = self.files
-        if files is None:
-            self.store(BodyData(offset, bytes(data)))
-            return
+        assert files is not None
         try:
-            files.add_core(offset, data)
+            files.write_core(offset, parts)
         except OSError as exc:
             raise DumpFailed(_write_error(exc, offset)) from exc
 
-    def flush(self) -> None:
-        """Write buffered body data; called before the ACKs that cover it are sent."""
+    def check_pieces(self) -> None:
+        """Bound the session's record of received ranges (the loop calls it per batch)."""
         if len(self.session.body) > MAX_RANGES:
             raise DumpFailed("Dump unsuccessful: too many separate pieces of data")
-        if self.files is not None:
-            try:
-                self.files.flush()
-            except OSError as exc:
-                raise DumpFailed(_write_error(exc, 0)) from exc
 
     def _apply_header(self, files: DumpFiles, event: HeaderReceived) -> None:
         """Info lines, renames and trimming, once: a resent header changes nothing."""

@@ -1,7 +1,11 @@
 """The event loop: one thread, one selector over the herald socket and every dump socket.
 
 Per readiness event a dump socket is drained (up to a batch, so one fast client cannot
-starve the others), the data is written, and only then are the ACKs for it sent.
+starve the others).  Datagrams land side by side in one receive buffer; the payloads of
+consecutive new body messages are written with one pwritev() straight from it, and only
+then are the ACKs for them sent.  That happens every ACK_EVERY datagrams, not only at the
+end of a batch: a client waits for the ACKs of its whole batch, and ACKs that come while
+it is still sending let it and the server work at the same time.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ log = logging.getLogger("netdumpd")
 
 # Datagrams read from one dump socket before the loop turns to the others.
 BATCH = 64
+# Datagrams whose data is written and ACKed together within a batch.
+ACK_EVERY = 16
+# Bytes of datagrams received before their data is written and ACKed within a batch.
+FILL_BYTES = 32 * 1024
 # A HERALD from a client whose dump has data is normally a new dump (the old one failed on
 # the client), but one that arrives this soon after the first is a delayed copy: a client
 # that resends its HERALD because our ACK was slow may get the first ACK and start sending
@@ -76,7 +84,9 @@ class Server:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._resolver = Resolver(self.wake)
-        self._buffer = bytearray(HEADER_SIZE + config.max_payload + 1)
+        # one more byte than the largest message, so a longer one shows as such
+        self._room = HEADER_SIZE + config.max_payload + 1
+        self._buffer = bytearray(FILL_BYTES + self._room)
         self._stopping = False
         self._selector.register(herald, selectors.EVENT_READ, None)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
@@ -132,7 +142,7 @@ class Server:
     def _heralds(self) -> None:
         for _ in range(BATCH):
             try:
-                data, source, destination = sockets.receive_herald(self._herald, len(self._buffer))
+                data, source, destination = sockets.receive_herald(self._herald, self._room)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -151,7 +161,7 @@ class Server:
         if current is not None:
             repeat = self._clock() - current.started < HERALD_REPEAT_WINDOW
             if repeat or not current.session.any_data_received:
-                self._send(current, pack_ack(message.seqno))  # the client missed our ACK
+                self._acknowledge(current, [pack_ack(message.seqno)])  # the client missed our ACK
                 return
             self._end(current, "Dump incomplete: client started a new dump", "timeout")
         if len(self._dumps) >= self.config.max_clients:
@@ -181,7 +191,7 @@ class Server:
         if not self._try_name(dump):
             self._name_deadline[dump.peer] = self._clock() + self.config.dns_timeout
         if dump.peer in self._dumps:
-            self._send(dump, pack_ack(message.seqno))
+            self._acknowledge(dump, [pack_ack(message.seqno)])
 
     def _enough_space(self) -> bool:
         if not self.config.minfree:
@@ -264,29 +274,54 @@ class Server:
 
     def _client(self, dump: Dump) -> None:
         acks: list[bytes] = []
+        run: list[memoryview] = []  # payloads of consecutive new body messages, unwritten
+        run_start = run_end = position = 0
         finished: Finished | None = None
-        buffer = self._buffer
-        view = memoryview(buffer)
+        acked = False  # ACKs went out before the end of the batch
+        due = ACK_EVERY  # datagrams until the next ACKs
+        view, room, header, fill = memoryview(self._buffer), self._room, HEADER_SIZE, FILL_BYTES
+        named = dump.files is not None
         # the hot path, a run of body packets, uses local names only
         recv_into, receive_body = dump.sock.recv_into, dump.session.receive_body
-        store_body, add_ack = dump.store_body, acks.append
+        write_body, add_ack = dump.write_body, acks.append
         try:
             for _ in range(BATCH):
                 try:
-                    size = recv_into(buffer)
+                    size = recv_into(view[position : position + room])
                 except (BlockingIOError, InterruptedError):
                     break
                 except ConnectionRefusedError:
                     continue  # an ICMP error for an earlier ACK; the client is gone or busy
-                if dump.files is None and not dump.would_hold(size):
+                datagram = view[position : position + size]
+                if named:
+                    fast = receive_body(datagram)
+                    if fast is not None:
+                        ack, offset, new = fast
+                        if new:
+                            if run and offset != run_end:
+                                write_body(run_start, run)
+                                run = []
+                            if not run:
+                                run_start = offset
+                            run.append(datagram[header:])
+                            run_end = offset + size - header
+                            position += size
+                        add_ack(ack)
+                        due -= 1
+                        if not due or position > fill:
+                            if run:
+                                write_body(run_start, run)
+                                run = []
+                            self._acknowledge(dump, acks)
+                            acks.clear()
+                            acked, due, position = True, ACK_EVERY, 0
+                        continue
+                elif not dump.would_hold(size):
                     continue
-                fast = receive_body(view[:size])
-                if fast is not None:
-                    add_ack(fast[0])
-                    if fast[2]:
-                        store_body(fast[1], view[HEADER_SIZE:size])
-                    continue
-                outcome = dump.session.receive(view[:size])
+                if run:  # written first: a header may truncate the file, FINISHED syncs it
+                    write_body(run_start, run)
+                    run = []
+                outcome = dump.session.receive(datagram)
                 if outcome.ack is None:
                     log.debug("Dropped packet from %s: %s", dump.address, outcome.reason)
                     continue
@@ -296,22 +331,28 @@ class Server:
                     break
                 if outcome.event is not None:
                     dump.store(outcome.event)
-            if acks:
+            if run:
+                write_body(run_start, run)
+            if acks or acked:
                 dump.last_seen = self._clock()
-            dump.flush()
+            dump.check_pieces()
             if finished is not None:
                 self._finish(dump, finished)
         except DumpFailed as exc:
             self._fail(dump, str(exc))
             return
+        self._acknowledge(dump, acks)
+        if finished is not None:
+            self._retire(dump)
+
+    def _acknowledge(self, dump: Dump, acks: list[bytes]) -> None:
+        """Send ACKs for data that is written (or, before the files exist, held)."""
         send = dump.sock.send
         for ack in acks:
             try:
                 send(ack)
             except OSError as exc:  # the client resends what it misses; no ACK is queued
                 log.debug("send() to %s: %s", dump.address, os_error_text(exc))
-        if finished is not None:
-            self._retire(dump)
 
     def _answer_late(self, dump: Dump) -> None:
         """A finished dump's socket: ACK what repeats (FINISHED above all), store nothing."""
@@ -325,7 +366,7 @@ class Server:
                 continue
             outcome = dump.session.receive(view[:size])
             if outcome.ack is not None and outcome.event is None:
-                self._send(dump, outcome.ack)
+                self._acknowledge(dump, [outcome.ack])
 
     def _finish(self, dump: Dump, finished: Finished) -> None:
         if not self._named_now(dump):
@@ -334,23 +375,11 @@ class Server:
         log.info("Completed dump from client %s [%s]", dump.host, dump.address)
         self._run_handler(dump, "success")
 
-    def _send(self, dump: Dump, ack: bytes) -> None:
-        try:
-            dump.sock.send(ack)
-        except OSError as exc:
-            # the client resends what it misses; an ACK is never queued
-            log.debug("send() to %s: %s", dump.address, os_error_text(exc))
-
     # --- ending dumps --------------------------------------------------------------------
 
     def _end(self, dump: Dump, last_line: str, reason: str) -> None:
-        """End a dump that did not finish: flush, closing lines, handler."""
+        """End a dump that did not finish: closing lines, handler."""
         if not self._named_now(dump):
-            return
-        try:
-            dump.flush()
-        except DumpFailed as exc:
-            self._fail(dump, str(exc))
             return
         log.info("Client %s [%s]: %s", dump.host, dump.address, last_line)
         dump.end(last_line)

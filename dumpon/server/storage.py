@@ -1,8 +1,9 @@
 """The files of one dump in its client directory, written at the offsets the client sends.
 
-Body data is gathered in a small coalescing buffer (kernels send runs of consecutive
-packets) and written with pwrite(2); the event loop flushes it before it sends the ACKs
-that cover it, so nothing is acknowledged before it reached the file.
+Body data is written with pwritev(2), a run of consecutive packets' payloads (kernels send
+runs of consecutive packets) in one call straight from the receive buffer; the event loop
+writes a run before it sends the ACKs that cover it, so nothing is acknowledged before it
+reached the file.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import stat
 
 from dumpon.server.names import DumpNames, last_link
 
-COALESCE_BYTES = 128 * 1024
 # A kernel's key blob is 4096 bytes; anything far beyond that is not a key.
 MAX_KEY_BYTES = 64 * 1024
 # O_NONBLOCK: a FIFO planted under a dump's name must not hang the server
@@ -32,33 +32,14 @@ class DumpFiles:
         self.core_name = names.core()
         self.core_fd = _open_regular(self.core_name, os.O_TRUNC, 0o600, dir_fd)
         self.key_fd: int | None = None
-        self._buffer = bytearray(COALESCE_BYTES)
-        self._buffered = 0
-        self._buffer_offset = 0
 
     def path(self, name: str) -> str:
         """A name as the handler sees it: relative to the dump directory."""
         return f"{self.rel_dir}/{name}"
 
-    def add_core(self, offset: int, data: memoryview) -> None:
-        """Queue body bytes for `offset`; they are on disk after the next `flush`."""
-        size = len(data)
-        contiguous = self._buffer_offset + self._buffered == offset
-        if self._buffered and (not contiguous or self._buffered + size > COALESCE_BYTES):
-            self.flush()
-        if size > COALESCE_BYTES:
-            _pwrite_all(self.core_fd, data, offset)
-            return
-        if not self._buffered:
-            self._buffer_offset = offset
-        self._buffer[self._buffered : self._buffered + size] = data
-        self._buffered += size
-
-    def flush(self) -> None:
-        if self._buffered:
-            pending = memoryview(self._buffer)[: self._buffered]
-            self._buffered = 0  # a failed write is not retried: the dump has failed
-            _pwrite_all(self.core_fd, pending, self._buffer_offset)
+    def write_core(self, offset: int, parts: list[memoryview]) -> None:
+        """Write `parts`, back to back, at `offset` of the core file."""
+        _pwritev_all(self.core_fd, parts, offset)
 
     def write_key(self, offset: int, data: memoryview) -> bool:
         """Write part of the key blob; False when it lies beyond any plausible key."""
@@ -78,11 +59,9 @@ class DumpFiles:
             self.core_name = new_name
 
     def truncate_core(self, length: int) -> None:
-        self.flush()
         os.ftruncate(self.core_fd, length)
 
     def sync(self) -> None:
-        self.flush()
         for fd in (self.core_fd, self.key_fd, self.info_fd):
             if fd is not None:
                 os.fsync(fd)
@@ -101,7 +80,7 @@ class DumpFiles:
             os.rename(temporary, final, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
 
     def close(self) -> None:
-        """Close the files (not the directory); call `flush` first for data that must survive."""
+        """Close the files (not the directory)."""
         for fd in (self.core_fd, self.key_fd, self.info_fd):
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -120,6 +99,21 @@ def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
     while data:
         written = os.pwrite(fd, data, offset)
         data, offset = data[written:], offset + written
+
+
+def _pwritev_all(fd: int, parts: list[memoryview], offset: int) -> None:
+    written = os.pwritev(fd, parts, offset)
+    if written == sum(len(part) for part in parts):
+        return
+    # a short write (a signal, a nearly full disk): the rest one part at a time
+    for part in parts:
+        size = len(part)
+        if written < size:
+            _pwrite_all(fd, part[written:], offset + written)
+            written = 0
+        else:
+            written -= size
+        offset += size
 
 
 def _write_all(fd: int, data: bytes) -> None:
