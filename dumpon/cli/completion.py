@@ -8,8 +8,6 @@ zsh's `_files`, fish's default), which is what key, core and device operands wan
 # No `from __future__ import annotations`: typer picks a callback's arguments by their
 # annotations, which must be classes, not strings.
 
-import socket
-
 Choices = list[tuple[str, str]]
 
 _CIPHERS = {"chacha20": "ChaCha20 (the default)", "aes256-cbc": "AES-256-CBC, not with -z or -Z"}
@@ -49,6 +47,8 @@ def orders(incomplete: str) -> Choices:
 
 def interfaces(incomplete: str) -> Choices:
     """This host's interface names (those a shell can print: valid UTF-8)."""
+    import socket  # only a completion request needs it, not every dumpon start
+
     names = sorted(name for _, name in socket.if_nameindex() if name.isprintable())
     return _matching(incomplete, dict.fromkeys(names, "interface"))
 
