@@ -59,3 +59,36 @@ def test_no_h(command: str, status: int, message: str) -> None:
     assert done.returncode == status
     assert message in done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["netdumpd", "-h"], "netdumpd: No such option: -h (see netdumpd --help)"),
+        (
+            ["netdumpd", "--port", "99999"],
+            "netdumpd: Invalid value for '--port': 99999 is not in the range 0<=x<=65535."
+            " (see netdumpd --help)",
+        ),
+        (["netdump", "route"], "netdump: Missing argument 'SERVER'. (see netdump route --help)"),
+        (
+            ["netdump", "route", "--bogus", "192.0.2.1"],
+            "netdump: No such option: --bogus (see netdump route --help)",
+        ),
+        (
+            ["netdump", "keygen", "-b", "abc"],
+            "netdump: Invalid value for '-b' / '--bits': 'abc' is not a valid int."
+            " (see netdump keygen --help)",
+        ),
+    ],
+)
+def test_usage_errors_are_one_line(argv: list[str], line: str) -> None:
+    """click reports a usage error in three lines; these tools name the value in one."""
+    done = run(*argv)
+    assert (done.returncode, done.stdout, done.stderr) == (64, "", line + "\n")
+
+
+def test_netdump_without_a_subcommand_shows_its_help() -> None:
+    done = run("netdump")
+    assert done.returncode == 64
+    assert done.stderr.startswith("Usage: netdump [OPTIONS] COMMAND [ARGS]...")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 
 import typer
 
 from dumpon import __version__
-from dumpon.errors import Exit
+from dumpon.errors import Exit, ToolError
 
 
 def new_app(name: str, help_text: str | None = None, **settings: object) -> typer.Typer:
@@ -24,23 +25,49 @@ def new_app(name: str, help_text: str | None = None, **settings: object) -> type
 
 
 def invoke(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
-    """Run `app`; click's usage errors (status 2, message already shown) become sysexits' 64.
+    """Run `app`; click's usage errors become one-line ToolErrors with sysexits' 64.
 
     Errors of our own (ToolError) pass through click untouched, to the caller's error path.
     """
     if completion_requested(prog):
-        import typer.completion
+        from typer import completion
 
         # typer registers its shells' completion classes when it builds its
         # --install-completion options; commands that show none (add_completion=False)
         # still answer the scripts in completions/
-        typer.completion.get_completion_inspect_parameters()
+        completion.get_completion_inspect_parameters()
     try:
-        app(args=argv, prog_name=prog)
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-        return Exit.USAGE if status == 2 else status
-    return Exit.OK
+        status = app(args=argv, prog_name=prog, standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        raise KeyboardInterrupt from None
+    except Exception as exc:
+        usage = _usage_error(exc)
+        if usage is None:
+            raise
+        message, where = usage
+        if "\n" in message:  # no_args_is_help: the help itself is the error
+            sys.stderr.write(message + "\n")
+            return Exit.USAGE
+        raise ToolError(
+            f"{message} (see {where} --help)" if where else message, Exit.USAGE
+        ) from None
+    return status if isinstance(status, int) else Exit.OK
+
+
+def _usage_error(exc: Exception) -> tuple[str, str | None] | None:
+    """click's usage error (exit status 2): its message and the command's path, else None.
+
+    click's own report takes three lines (usage, a hint, the error); every error of these
+    tools is one line.  click's exception classes are not public API of typer, so the
+    error is known by its documented interface: `exit_code` 2 and `format_message()`.
+    """
+    format_message = getattr(exc, "format_message", None)
+    if getattr(exc, "exit_code", None) != 2 or not callable(format_message):
+        return None
+    where = getattr(getattr(exc, "ctx", None), "command_path", None)
+    return str(format_message()), where if isinstance(where, str) else None
 
 
 def version_line(prog: str) -> str:
