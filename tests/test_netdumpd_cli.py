@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,30 @@ def test_sigterm_stops_cleanly_and_removes_the_pidfile(tmp_path: Path) -> None:
         process.kill()
         process.wait()
     assert not pidfile.exists()
+
+
+def test_detached_server_with_relative_paths(tmp_path: Path) -> None:
+    """Without -D netdumpd returns once it listens; the detached server has changed to /, yet
+    its relative pidfile is the one it writes and removes, and nothing lands in /."""
+    (tmp_path / "dumps").mkdir()
+    done = subprocess.run(
+        [script("netdumpd"), "-a", "127.0.0.1", "--port=0", "-d", "dumps", "-P", "my.pid"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=20, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pidfile = tmp_path / "my.pid"
+    for _ in range(100):  # the detached child writes it
+        if pidfile.exists() and pidfile.read_text().endswith("\n"):
+            break
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not pidfile.exists():
+            break
+        time.sleep(0.05)
+    assert not pidfile.exists()
+    assert not Path("/my.pid").exists()
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,10 @@ on the namespace's own loopback, so the protocol's fixed ports collide with nobo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -37,8 +39,8 @@ def test_the_readme_has_runnable_examples() -> None:
 
 @requires_netns
 def test_runnable_examples(tmp_path: Path) -> None:
-    # errexit for every line; whatever happens, the background netdumpd goes with the shell
-    script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+    # errexit for every line
+    script = "set -euo pipefail\n"
     script += "\n".join(runnable_blocks()) + "\n"
     env = {
         **os.environ,
@@ -46,16 +48,21 @@ def test_runnable_examples(tmp_path: Path) -> None:
         "DUMPON_BACKEND": f"file:{tmp_path / 'kernel.json'}",
     }
     # veth_namespace gives the namespace its own resolv.conf and hosts: no query leaves it
+    pidfile = tmp_path / "netdumpd.pid"
     with veth_namespace("192.0.2.10", "192.0.2.1", iface="eth0") as ns:
-        done = subprocess.run(
-            ["ip", "netns", "exec", ns.name, "bash", "-c", script],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                ["ip", "netns", "exec", ns.name, "bash", "-c", script],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        finally:  # the examples stop the detached netdumpd only when all went well
+            with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+                os.kill(int(pidfile.read_text().split()[0]), signal.SIGTERM)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert '"cipher": "chacha20"' in done.stdout  # dumpon -l --json

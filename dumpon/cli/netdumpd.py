@@ -219,12 +219,12 @@ def serve(config: ServerConfig, pidfile: Path, debug: bool) -> None:
         if not debug:
             daemon.detach()
         daemon.setup_logging(debug)
-        lock.write()
         handler = None
         if config.handler is not None:
             handler = HandlerRunner(config.handler, config.dumpdir, config.handler_timeout)
         server = Server(config, root_fd, herald, handler)
         _on_signals(server)
+        lock.write()  # only now: a SIGTERM sent to the pid it names ends the server cleanly
         server.run()
         herald.close()
     finally:

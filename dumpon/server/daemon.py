@@ -23,7 +23,7 @@ class Pidfile:
     """pidfile(3): created 0600, locked for the daemon's life, removed at exit."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = path.absolute()  # removed after detach() has changed to /
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
             self._fd = os.open(path, flags, 0o600)
