@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dumpon.protocol.wire import HEADER_SIZE, Message, MessageType
-from dumpon.server import loop
+from dumpon.server import loop, mmsg
 from tests.server_support import client_of, header, running_server, wait_for
 
 HANDLER = """#!/bin/sh
@@ -30,6 +30,13 @@ def handler(tmp_path: Path) -> Path:
     return script
 
 
+@pytest.fixture(params=["batched", "portable"])
+def receive_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways of receiving and ACKing: recvmmsg/sendmmsg (Linux) and one call each."""
+    if request.param == "portable":
+        monkeypatch.setattr(mmsg, "batcher", lambda *_: None)
+
+
 def handler_runs(script: Path, count: int = 1) -> list[list[str]]:
     out = script.parent / "handler-out"
     wait_for(lambda: len(list(out.iterdir())) >= count)
@@ -37,6 +44,7 @@ def handler_runs(script: Path, count: int = 1) -> list[list[str]]:
     return [p.read_text().splitlines() for p in sorted(out.iterdir())]
 
 
+@pytest.mark.usefixtures("receive_path")
 def test_a_whole_dump_lands_with_the_reference_layout(tmp_path: Path, handler: Path) -> None:
     crash = tmp_path / "crash"
     crash.mkdir()
@@ -272,6 +280,7 @@ def test_rotation_keeps_at_most_max_dumps(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.usefixtures("receive_path")
 def test_reordered_and_duplicated_messages_make_the_same_dump(tmp_path: Path) -> None:
     body = os.urandom(300_000)
     key = os.urandom(4096)
@@ -327,6 +336,7 @@ def _zombie(pid: int) -> bool:
         return True
 
 
+@pytest.mark.usefixtures("receive_path")
 def test_a_repeated_finished_is_acknowledged_after_the_dump_ended(tmp_path: Path) -> None:
     with running_server(tmp_path) as server:
         client = client_of(server, timeout=0.3)

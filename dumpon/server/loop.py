@@ -1,11 +1,13 @@
 """The event loop: one thread, one selector over the herald socket and every dump socket.
 
 Per readiness event a dump socket is drained (up to a batch, so one fast client cannot
-starve the others).  Datagrams land side by side in one receive buffer; the payloads of
-consecutive new body messages are written with one pwritev() straight from it, and only
-then are the ACKs for them sent.  That happens every ACK_EVERY datagrams, not only at the
-end of a batch: a client waits for the ACKs of its whole batch, and ACKs that come while
-it is still sending let it and the server work at the same time.
+starve the others), ACK_EVERY datagrams at a time: on Linux with one recvmmsg(2) into
+fixed slots of one receive buffer, elsewhere with one recv() each.  The payloads of
+consecutive new body messages are written with one pwritev() straight from the buffer,
+and only then are the ACKs for them sent (one sendmmsg(2) on Linux).  That happens every
+ACK_EVERY datagrams, not only at the end of a batch: a client waits for the ACKs of its
+whole batch, and ACKs that come while it is still sending let it and the server work at
+the same time.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from dumpon.errors import os_error_text
 from dumpon.protocol.session import Finished, ServerSession, parse_herald
 from dumpon.protocol.wire import HEADER_SIZE, WireError, pack_ack
-from dumpon.server import beneath, sockets
+from dumpon.server import beneath, mmsg, sockets
 from dumpon.server.config import ServerConfig
 from dumpon.server.dump import Dump, DumpFailed, Place
 from dumpon.server.handler import HandlerRunner
@@ -86,7 +88,9 @@ class Server:
         self._resolver = Resolver(self.wake)
         # one more byte than the largest message, so a longer one shows as such
         self._room = HEADER_SIZE + config.max_payload + 1
-        self._buffer = bytearray(FILL_BYTES + self._room)
+        self._buffer = bytearray(max(FILL_BYTES + self._room, ACK_EVERY * self._room))
+        self._batcher = mmsg.batcher(self._buffer, self._room, ACK_EVERY)
+        self._receive = self._receive_each if self._batcher is None else self._receive_batched
         self._stopping = False
         self._selector.register(herald, selectors.EVENT_READ, None)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
@@ -275,64 +279,58 @@ class Server:
     def _client(self, dump: Dump) -> None:
         acks: list[bytes] = []
         run: list[memoryview] = []  # payloads of consecutive new body messages, unwritten
-        run_start = run_end = position = 0
+        run_start = run_end = 0
         finished: Finished | None = None
         acked = False  # ACKs went out before the end of the batch
-        due = ACK_EVERY  # datagrams until the next ACKs
-        view, room, header, fill = memoryview(self._buffer), self._room, HEADER_SIZE, FILL_BYTES
+        header = HEADER_SIZE
         named = dump.files is not None
         # the hot path, a run of body packets, uses local names only
-        recv_into, receive_body = dump.sock.recv_into, dump.session.receive_body
+        receive, sock, receive_body = self._receive, dump.sock, dump.session.receive_body
         write_body, add_ack = dump.write_body, acks.append
         try:
-            for _ in range(BATCH):
-                try:
-                    size = recv_into(view[position : position + room])
-                except (BlockingIOError, InterruptedError):
+            for _ in range(BATCH // ACK_EVERY):
+                datagrams = receive(sock)
+                if not datagrams:
                     break
-                except ConnectionRefusedError:
-                    continue  # an ICMP error for an earlier ACK; the client is gone or busy
-                datagram = view[position : position + size]
-                if named:
-                    fast = receive_body(datagram)
-                    if fast is not None:
-                        ack, offset, new = fast
-                        if new:
-                            if run and offset != run_end:
-                                write_body(run_start, run)
-                                run = []
-                            if not run:
-                                run_start = offset
-                            run.append(datagram[header:])
-                            run_end = offset + size - header
-                            position += size
-                        add_ack(ack)
-                        due -= 1
-                        if not due or position > fill:
-                            if run:
-                                write_body(run_start, run)
-                                run = []
-                            self._acknowledge(dump, acks)
-                            acks.clear()
-                            acked, due, position = True, ACK_EVERY, 0
+                for datagram in datagrams:
+                    if named:
+                        fast = receive_body(datagram)
+                        if fast is not None:
+                            ack, offset, new = fast
+                            if new:
+                                if run and offset != run_end:
+                                    write_body(run_start, run)
+                                    run = []
+                                if not run:
+                                    run_start = offset
+                                run.append(datagram[header:])
+                                run_end = offset + len(datagram) - header
+                            add_ack(ack)
+                            continue
+                    elif not dump.would_hold(len(datagram)):
                         continue
-                elif not dump.would_hold(size):
-                    continue
-                if run:  # written first: a header may truncate the file, FINISHED syncs it
+                    if run:  # written first: a header may truncate the file, FINISHED syncs it
+                        write_body(run_start, run)
+                        run = []
+                    outcome = dump.session.receive(datagram)
+                    if outcome.ack is None:
+                        log.debug("Dropped packet from %s: %s", dump.address, outcome.reason)
+                        continue
+                    add_ack(outcome.ack)
+                    if isinstance(outcome.event, Finished):
+                        finished = outcome.event
+                        break
+                    if outcome.event is not None:
+                        dump.store(outcome.event)
+                if run:
                     write_body(run_start, run)
                     run = []
-                outcome = dump.session.receive(datagram)
-                if outcome.ack is None:
-                    log.debug("Dropped packet from %s: %s", dump.address, outcome.reason)
-                    continue
-                add_ack(outcome.ack)
-                if isinstance(outcome.event, Finished):
-                    finished = outcome.event
+                if finished is not None:
                     break
-                if outcome.event is not None:
-                    dump.store(outcome.event)
-            if run:
-                write_body(run_start, run)
+                if acks:
+                    self._acknowledge(dump, acks)
+                    acks.clear()
+                    acked = True
             if acks or acked:
                 dump.last_seen = self._clock()
             dump.check_pieces()
@@ -345,13 +343,44 @@ class Server:
         if finished is not None:
             self._retire(dump)
 
+    def _receive_batched(self, sock: socket.socket) -> list[memoryview]:
+        """Up to ACK_EVERY datagrams with one recvmmsg(2), each in its slot of the buffer."""
+        assert self._batcher is not None
+        return self._batcher.receive(sock.fileno())
+
+    def _receive_each(self, sock: socket.socket) -> list[memoryview]:
+        """Up to ACK_EVERY datagrams (or FILL_BYTES) with one recv() each, side by side in
+        the receive buffer (where recvmmsg(2) is missing)."""
+        view, room = memoryview(self._buffer), self._room
+        datagrams: list[memoryview] = []
+        position = 0
+        for _ in range(ACK_EVERY):
+            try:
+                size = sock.recv_into(view[position : position + room])
+            except (BlockingIOError, InterruptedError):
+                break
+            except ConnectionRefusedError:
+                continue  # an ICMP error for an earlier ACK; the client is gone or busy
+            datagrams.append(view[position : position + size])
+            position += size
+            if position > FILL_BYTES:
+                break
+        return datagrams
+
     def _acknowledge(self, dump: Dump, acks: list[bytes]) -> None:
         """Send ACKs for data that is written (or, before the files exist, held)."""
+        if not acks:
+            return
+        if self._batcher is not None:
+            error = self._batcher.send(dump.sock.fileno(), acks)
+            if error is not None:  # the client resends what it misses; no ACK is queued
+                log.debug("sendmmsg() to %s: %s", dump.address, os_error_text(error))
+            return
         send = dump.sock.send
         for ack in acks:
             try:
                 send(ack)
-            except OSError as exc:  # the client resends what it misses; no ACK is queued
+            except OSError as exc:
                 log.debug("send() to %s: %s", dump.address, os_error_text(exc))
 
     def _answer_late(self, dump: Dump) -> None:
