@@ -2,7 +2,8 @@
 
 In a thread (`Receiver(...).start()`) or as a process (`python -m tests.netdump_receiver
 ADDRESS OUTDIR`, e.g. inside a network namespace): it prints its herald port, takes one
-dump, writes `body`, `key` and `kdh` into OUTDIR and exits 0 once FINISHED arrived.
+dump, writes `body`, `key` and `kdh` into OUTDIR and exits 0 once FINISHED arrived (after
+a second of answering repeated FINISHED messages, whose ACK the network may have lost).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import select
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 
 from dumpon.protocol.session import (
@@ -39,12 +41,15 @@ class Received:
 class Receiver:
     """One dump from one client; `herald_port` is where to send the HERALD."""
 
-    def __init__(self, address: str = "127.0.0.1", port: int = 0, timeout: float = 20.0) -> None:
+    def __init__(
+        self, address: str = "127.0.0.1", port: int = 0, timeout: float = 20.0, linger: float = 0.0
+    ) -> None:
         self.herald = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.herald.bind((address, port))
         self.address = address
         self.herald_port = self.herald.getsockname()[1]
         self.timeout = timeout
+        self.linger = linger  # seconds to answer a repeated FINISHED, as netdumpd does
         self.result = Received()
         self.drop_acks = 0  # ACKs to swallow (a server whose ACKs get lost)
         self._thread: threading.Thread | None = None
@@ -75,10 +80,24 @@ class Receiver:
                         data = self._herald(datagram, client, data, session)
                     else:
                         self._data(sock, datagram, session)
+            if data is not None:
+                self._linger(data, session)
         finally:
             self.herald.close()
             if data is not None:
                 data.close()
+
+    def _linger(self, data: socket.socket, session: ServerSession) -> None:
+        """ACK what still comes after FINISHED: when the FINISHED ACK is lost, the client
+        sends FINISHED again, and a closed port would answer it with ICMP unreachable."""
+        deadline = time.monotonic() + self.linger
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([data], [], [], left)
+            if not ready:
+                return
+            outcome = session.receive(data.recv(65535))
+            if outcome.ack is not None:
+                data.send(outcome.ack)
 
     def _herald(
         self,
@@ -125,7 +144,7 @@ class Receiver:
 
 def main() -> int:
     address, outdir = sys.argv[1], sys.argv[2]
-    receiver = Receiver(address)
+    receiver = Receiver(address, linger=1.0)
     print(receiver.herald_port, flush=True)
     receiver.serve()
     result = receiver.result
