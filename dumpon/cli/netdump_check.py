@@ -146,16 +146,13 @@ def check(
         text = _gateway_warning(config.server, config.gateway)
         if text:
             warn("netdump", text)
-    tunables, herald_path = sendrun.tunables_for(
-        kernel, sendrun.Overrides(path, polls, retries, arp_retries)
-    )
     dump = prepare_body(spec, io.BytesIO(pattern(size)))
     result = sendrun.run(
         "netdump",
         dump,
         endpoints,
-        tunables=tunables,
-        herald_path=herald_path,
+        kernel=kernel,
+        overrides=sendrun.Overrides(path, polls, retries, arp_retries),
         payload=payload,
         order=spec.order,
         quiet=quiet,

@@ -202,15 +202,12 @@ def send_command(
         port_number(port, "server port"),
     )
     dump = prepare(spec)
-    tunables, herald_path = sendrun.tunables_for(
-        open_kernel(backend), sendrun.Overrides(path, polls, retries, arp_retries)
-    )
     result = sendrun.run(
         "netdump",
         dump,
         endpoints,
-        tunables=tunables,
-        herald_path=herald_path,
+        kernel=open_kernel(backend),
+        overrides=sendrun.Overrides(path, polls, retries, arp_retries),
         payload=payload,
         order=spec.order,
         quiet=quiet,

@@ -63,13 +63,15 @@ def run(
     dump: Dump,
     endpoints: Endpoints,
     *,
-    tunables: Tunables,
-    herald_path: str,
+    kernel: Kernel,
+    overrides: Overrides,
     payload: int | None,
     order: int,
     quiet: bool = False,
 ) -> SendResult:
-    """Send `dump` with a progress display; warnings go to stderr."""
+    """Send `dump` with the backend's tunables (the command line's win) and a progress
+    display; warnings go to stderr."""
+    tunables, herald_path = tunables_for(kernel, overrides)
     try:
         herald = wire.herald_payload(herald_path)
     except ValueError as exc:
