@@ -93,6 +93,8 @@ def test_detached_server_with_relative_paths(tmp_path: Path) -> None:
         (["-p", "../elsewhere"], 73, "default path ../elsewhere is not a directory beneath"),
         (["-p", "missing"], 73, "default path missing is not a directory beneath"),
         (["--max-payload", "100"], 64, "100"),
+        (["--busy-poll", "-5"], 64, "-5"),
+        (["--busy-poll", "2000000"], 64, "2000000"),
     ],
 )
 def test_bad_settings_are_one_line_errors(

@@ -363,3 +363,31 @@ def test_the_ack_comes_from_the_address_the_herald_was_sent_to(tmp_path: Path) -
                 assert (ack, source[0]) == (b"\0\0\0\1", address)
                 client.sendto(Message(MessageType.FINISHED, 2, 0, b"").pack(), source)
                 assert client.recv(16) == b"\0\0\0\2"
+
+
+def _cpu_seconds(thread_id: int) -> float:
+    """CPU time (user and system) the thread has used so far."""
+    fields = Path(f"/proc/self/task/{thread_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_over(thread_id: int, seconds: float) -> float:
+    before = _cpu_seconds(thread_id)
+    time.sleep(seconds)
+    return _cpu_seconds(thread_id) - before
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc/self/task")
+def test_the_loop_polls_without_sleeping_only_while_data_arrives(tmp_path: Path) -> None:
+    crash = tmp_path / "crash"
+    crash.mkdir()
+    with running_server(crash, busy_poll=1.5) as server:
+        loop = server.thread.native_id
+        assert loop is not None
+        assert _cpu_over(loop, 0.5) < 0.1  # idle: asleep
+        client = client_of(server)
+        client.herald()
+        client.exchange(MessageType.VMCORE, 0, b"data")
+        assert _cpu_over(loop, 0.5) > 0.15  # polling (on a busy machine, less than all)
+        time.sleep(1.2)
+        assert _cpu_over(loop, 0.5) < 0.1  # busy_poll after the last datagram: asleep again

@@ -15,11 +15,20 @@ from dumpon.protocol.session import (
     Finished,
     HeaderReceived,
     KeyData,
+    Outcome,
     ServerSession,
     SessionState,
     parse_herald,
 )
-from dumpon.protocol.wire import Message, MessageType, WireError, pack_ack, pack_header
+from dumpon.protocol.wire import (
+    HEADER,
+    HEADER_SIZE,
+    Message,
+    MessageType,
+    WireError,
+    pack_ack,
+    pack_header,
+)
 
 
 def _kdh(length: int, keysize: int = 0) -> bytes:
@@ -173,3 +182,97 @@ def test_rangeset_against_a_model(ranges: list[tuple[int, int]]) -> None:
     for start, size in ranges:
         assert rangeset.covers(start, start + size)
     assert not rangeset.covers(261, 262)
+
+
+# --- a batch of body messages at once (the server's recvmmsg(2) path) ---------------------
+
+# What a receive slot may still hold from an earlier, longer datagram: a plausible header.
+_LEFTOVER = pack_header(MessageType.VMCORE, 1, 0, 0)
+
+
+def _batch(datagrams: list[bytes]) -> tuple[tuple[int, ...], list[int]]:
+    """receive_body_run()'s view of `datagrams`: their header fields and their sizes."""
+    fields: list[int] = []
+    for datagram in datagrams:
+        slot = datagram + _LEFTOVER[len(datagram) :]
+        fields.extend(HEADER.unpack_from(slot))
+    return tuple(fields), [len(datagram) for datagram in datagrams]
+
+
+def _one_by_one(session: ServerSession, datagrams: list[bytes]) -> list[Outcome]:
+    return [session.receive(datagram) for datagram in datagrams]
+
+
+def test_a_run_of_body_messages_is_taken_at_once() -> None:
+    session = ServerSession()
+    session.receive(_msg(MessageType.VMCORE, 2, 100, b"xy"))
+    pieces = [(96, b"abcd"), (100, b"efg"), (103, b""), (103, b"h")]
+    run = [_msg(MessageType.VMCORE, seqno, at, data) for seqno, (at, data) in enumerate(pieces, 3)]
+    assert session.receive_body_run(*_batch(run)) == (96, 6)  # 100 and 101 came before
+    assert list(session.body) == [(96, 104)]
+
+
+@pytest.mark.parametrize(
+    ("datagram", "why"),
+    [
+        (b"\0" * 10, "runt"),
+        (pack_header(MessageType.VMCORE, 3, 4, 5) + b"abc", "length field"),
+        (_msg(MessageType.KDH, 3, 4, b"abcd"), "not body data"),
+        (_msg(MessageType.FINISHED, 3, 4), "not body data"),
+        (_msg(MessageType.VMCORE, 3, 5, b"abcd"), "not where the first ends"),
+        (_msg(MessageType.VMCORE, 3, 4, bytes(4097)), "payload over the limit"),
+        (_msg(MessageType.VMCORE, 3, 9998, b"abcd"), "past the body limit"),
+    ],
+)
+def test_a_batch_with_anything_else_is_left_to_receive(datagram: bytes, why: str) -> None:
+    session = ServerSession(max_payload=4096, max_body=10000)
+    batch = [_msg(MessageType.VMCORE, 2, 0, b"abcd"), datagram]
+    if why == "past the body limit":
+        batch = [_msg(MessageType.VMCORE, 2, 9994, b"abcd"), datagram]
+    assert session.receive_body_run(*_batch(batch)) is None, why
+    assert session.body.total == 0 and not session.any_data_received
+
+
+_body_messages = st.lists(
+    st.tuples(
+        st.sampled_from([MessageType.VMCORE] * 6 + [MessageType.KDH, MessageType.FINISHED]),
+        st.integers(0, 300),
+        st.integers(0, 40),
+        st.sampled_from([0, 0, 0, 1, -1]),  # a length field off by one now and then
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@given(_body_messages, st.booleans())
+def test_a_run_is_handled_as_one_by_one_would_be(
+    messages: list[tuple[int, int, int, int]], contiguous: bool
+) -> None:
+    """Whatever the batch, receive_body_run() takes it only if receive() would take each
+    datagram as new-or-repeated body data, and then leaves the same state behind."""
+    datagrams, offset = [], 0
+    for seqno, (kind, start, size, skew) in enumerate(messages, 2):
+        start = offset if contiguous else start
+        header = pack_header(kind, seqno, start, max(0, size + skew))
+        datagrams.append(header + bytes([seqno]) * size)
+        offset = start + size
+    batched, single = ServerSession(max_body=320), ServerSession(max_body=320)
+    single.receive(_msg(MessageType.VMCORE, 1, 50, bytes(20)))
+    batched.receive(_msg(MessageType.VMCORE, 1, 50, bytes(20)))
+    before = single.body.total
+    run = batched.receive_body_run(*_batch(datagrams))
+    outcomes = _one_by_one(single, datagrams)
+    taken = all(  # ACKed as new or repeated body data
+        outcome.ack is not None and datagram[3] == MessageType.VMCORE
+        for datagram, outcome in zip(datagrams, outcomes, strict=True)
+    )
+    spans = [HEADER.unpack_from(d)[2:4] for d in datagrams if len(d) >= HEADER_SIZE]
+    back_to_back = all(a + n == b for (a, n), (b, _) in itertools.pairwise(spans))
+    if not (taken and back_to_back):
+        assert run is None
+        assert batched.body.total == 20
+        return
+    assert run == (spans[0][0], single.body.total - before)
+    assert list(batched.body) == list(single.body)
+    assert batched.any_data_received

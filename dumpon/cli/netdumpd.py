@@ -19,7 +19,7 @@ from dumpon.cli.errorpath import run_guarded, warn
 from dumpon.cli.typerapp import invoke, new_app, show_version
 from dumpon.errors import Exit, ToolError, os_error_text
 from dumpon.server import daemon
-from dumpon.server.config import NETDUMP_PORT, UDP_MAX_PAYLOAD, ServerConfig
+from dumpon.server.config import BUSY_POLL_USEC, NETDUMP_PORT, UDP_MAX_PAYLOAD, ServerConfig
 
 if TYPE_CHECKING:
     from dumpon.server.loop import Server
@@ -169,6 +169,16 @@ def netdumpd(
             "--dns-timeout", min=0.0, metavar="SECONDS", help="Wait for a host name this long."
         ),
     ] = 2.0,
+    busy_poll: Annotated[
+        int,
+        typer.Option(
+            "--busy-poll",
+            min=0,
+            max=1_000_000,
+            metavar="USEC",
+            help="Poll without sleeping this long after each datagram (0: never).",
+        ),
+    ] = BUSY_POLL_USEC,
     version: Annotated[
         bool,
         typer.Option(
@@ -197,6 +207,7 @@ def netdumpd(
         handler=_handler_script(script),
         handler_timeout=handler_timeout,
         dns_timeout=dns_timeout,
+        busy_poll=busy_poll / 1e6,
     )
     serve(config, pidfile, debug)
 

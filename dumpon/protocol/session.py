@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from operator import add, sub
 from typing import Final
 
 from dumpon.protocol.kdh import KDH_SIZE, KdhError, KernelDumpHeader, parity
@@ -165,6 +166,33 @@ class ServerSession:
             return None
         self.any_data_received = True
         return _pack_ack(seqno), offset, self.body.add(offset, end) > 0
+
+    def receive_body_run(self, fields: tuple[int, ...], sizes: list[int]) -> tuple[int, int] | None:
+        """The hot path for a batch of datagrams: if every one is a well-formed VMCORE
+        message within the limits and each payload starts where the one before it ends,
+        they are handled as receive() would handle them one by one, and the result is
+        (offset, new): the payloads, back to back, belong at `offset` of the body, and
+        `new` of their bytes were not received before.  Each datagram is to be ACKed and
+        the payloads stored.  Otherwise None, and nothing is recorded: the datagrams go
+        to receive() one by one.
+
+        `sizes` are the datagrams' sizes; `fields` their HEADER fields, five per datagram
+        back to back (whatever a datagram shorter than a header left there).
+        """
+        count = len(sizes)
+        lengths = fields[3::5]
+        if (
+            fields[0::5].count(_VMCORE) != count
+            or list(map(sub, sizes, lengths)).count(HEADER_SIZE) != count
+            or max(lengths) > self.max_payload
+        ):
+            return None
+        offsets = fields[2::5]
+        ends = tuple(map(add, offsets, lengths))
+        if ends[:-1] != offsets[1:] or ends[-1] > self._body_limit:
+            return None
+        self.any_data_received = True
+        return offsets[0], self.body.add(offsets[0], ends[-1])
 
     def _vmcore(self, message: Message) -> Outcome:
         end = message.offset + len(message.payload)

@@ -22,6 +22,8 @@ HEADER: Final = struct.Struct(">IIQII")  # type, seqno, offset, len, aux2
 HEADER_SIZE: Final = HEADER.size  # 24
 ACK: Final = struct.Struct(">I")
 ACK_SIZE: Final = ACK.size  # 4
+# An ACK is the message's seqno as its header carries it: header bytes 4..8.
+SEQNO_OFFSET: Final = 4
 MAX_PAYLOAD: Final = UDP_MAX_PAYLOAD - HEADER_SIZE
 
 

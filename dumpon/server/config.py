@@ -8,6 +8,9 @@ from pathlib import Path
 NETDUMP_PORT = 20023
 # The largest UDP payload over IPv4 (65535 - 20 - 8) less the 24-byte message header.
 UDP_MAX_PAYLOAD = 65507 - 24
+# How long the loop polls without sleeping after a datagram, in microseconds: longer than
+# a client's pause between batches on a fast network.
+BUSY_POLL_USEC = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,3 +33,5 @@ class ServerConfig:
     handler_timeout: float = 300.0
     # how long a new dump waits for its reverse-DNS name before using the dotted address
     dns_timeout: float = 2.0
+    # seconds the loop polls without sleeping after each datagram while dumps arrive
+    busy_poll: float = BUSY_POLL_USEC / 1e6

@@ -23,6 +23,7 @@ from dumpon.protocol.session import (
     ServerSession,
     SessionEvent,
 )
+from dumpon.protocol.wire import DATASIZE
 from dumpon.server import info
 from dumpon.server.handler import Outcome
 from dumpon.server.names import COMPRESSION_SUFFIXES
@@ -69,6 +70,9 @@ class Dump:
         self.started = self.last_seen = now
         self.host: str | None = None
         self.files: DumpFiles | None = None
+        # the payload size the client sends, as far as its batches show (until then the
+        # reference's NETDUMP_DATASIZE): receive buffers are laid out for it
+        self.payload = DATASIZE
         self._waiting: list[SessionEvent] = []
         self._waiting_bytes = 0
         self._header_applied = False
@@ -144,12 +148,21 @@ class Dump:
             # the kernel pads compressed dumps to whole blocks; decompressors choke on it
             files.truncate_core(header.dumplength)
 
-    def finish(self, finished: Finished) -> None:
-        """FINISHED: everything on stable storage, `.last` links, info closing lines."""
+    def flush(self) -> None:
+        """Core and key on stable storage: the slow part of finishing, which the event
+        loop leaves to another thread (syncer), as nothing else touches these files."""
+        files = self.files
+        assert files is not None
+        files.sync_data()
+
+    def complete(self, finished: Finished, flushed: OSError | None) -> None:
+        """After flush() (`flushed`: its error, if any): `.last` links, the info file's
+        closing lines, themselves synced."""
         files = self.files
         assert files is not None
         try:
-            files.sync()
+            if flushed is not None:
+                raise flushed
             files.link_last()
             files.append_info(self._data_line() + "Dump complete\n")
             os.fsync(files.info_fd)

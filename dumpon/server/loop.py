@@ -1,13 +1,17 @@
 """The event loop: one thread, one selector over the herald socket and every dump socket.
 
-Per readiness event a dump socket is drained (up to a batch, so one fast client cannot
-starve the others), ACK_EVERY datagrams at a time: on Linux with one recvmmsg(2) into
-fixed slots of one receive buffer, elsewhere with one recv() each.  The payloads of
-consecutive new body messages are written with one pwritev() straight from the buffer,
-and only then are the ACKs for them sent (one sendmmsg(2) on Linux).  That happens every
-ACK_EVERY datagrams, not only at the end of a batch: a client waits for the ACKs of its
-whole batch, and ACKs that come while it is still sending let it and the server work at
-the same time.
+Per readiness event a dump socket is drained, up to BATCH datagrams so that one fast
+client cannot starve the others.  On Linux, recvmmsg(2) reads up to SLOTS at a time (see
+mmsg for where they land); a batch of consecutive body messages (the bulk of every dump)
+is checked at once, its payloads are written with one pwritev(2) straight from the
+receive buffer, and only then are they ACKed, with one sendmmsg(2).  Everything else,
+and everything on systems without recvmmsg(2), is handled datagram by datagram, its ACKs
+also sent after its data is written: nothing is acknowledged that is not in the file.
+
+While dumps are arriving, the loop polls its sockets without sleeping for `busy_poll`
+seconds after the last datagram: waking a sleeping process costs tens of microseconds
+(more in a virtual machine), which a client waiting for the ACKs of its batch would
+otherwise wait for at every batch.
 """
 
 from __future__ import annotations
@@ -31,12 +35,15 @@ from dumpon.server.handler import HandlerRunner
 from dumpon.server.names import host_label
 from dumpon.server.resolver import Resolver
 from dumpon.server.slots import NoFreeIndex
+from dumpon.server.syncer import Syncer
 
 log = logging.getLogger("netdumpd")
 
 # Datagrams read from one dump socket before the loop turns to the others.
-BATCH = 64
-# Datagrams whose data is written and ACKed together within a batch.
+BATCH = 256
+# Receive slots: datagrams read by one recvmmsg(2), and payloads written by one pwritev(2).
+SLOTS = 64
+# Datagrams whose data is written and ACKed together where recvmmsg(2) is missing.
 ACK_EVERY = 16
 # Bytes of datagrams received before their data is written and ACKed within a batch.
 FILL_BYTES = 32 * 1024
@@ -86,11 +93,13 @@ class Server:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._resolver = Resolver(self.wake)
+        self._syncer: Syncer[tuple[Dump, Finished]] = Syncer(self.wake)
         # one more byte than the largest message, so a longer one shows as such
         self._room = HEADER_SIZE + config.max_payload + 1
-        self._buffer = bytearray(max(FILL_BYTES + self._room, ACK_EVERY * self._room))
-        self._batcher = mmsg.batcher(self._buffer, self._room, ACK_EVERY)
-        self._receive = self._receive_each if self._batcher is None else self._receive_batched
+        self._buffer = bytearray(FILL_BYTES + self._room)
+        self._batcher = mmsg.batcher(config.max_payload, SLOTS)
+        self._polling_until = 0.0  # poll without sleeping until then (config.busy_poll)
+        self._due = 0.0  # when housekeeping is next due
         self._stopping = False
         self._selector.register(herald, selectors.EVENT_READ, None)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
@@ -121,25 +130,24 @@ class Server:
         log.info("Waiting for clients on %s:%d.", address, port)
         try:
             while not self._stopping:
-                for key, _ in self._selector.select(self._sleep()):
+                now = self._clock()
+                if now >= self._due:
+                    self._housekeeping(now)
+                wait = 0.0 if now < self._polling_until else max(0.0, self._due - now)
+                for key, _ in self._selector.select(wait):
                     if key.fileobj is self._herald:
                         self._heralds()
                     elif key.fileobj is self._wake_r:
                         with contextlib.suppress(OSError):
                             self._wake_r.recv(4096)
+                        self._collect_synced(self._syncer.collect())
+                        self._due = 0.0  # a name may have come in
                     elif key.fd in self._lingering:
                         self._answer_late(self._lingering[key.fd][0])
                     else:
                         self._client(self._by_fd[key.fd])
-                self._housekeeping()
         finally:
             self._shutdown()
-
-    def _sleep(self) -> float:
-        sleep = min(TICK, self.config.timeout / 4)
-        if self._name_deadline:
-            sleep = min(sleep, max(0.0, min(self._name_deadline.values()) - self._clock()))
-        return sleep
 
     # --- HERALDs -------------------------------------------------------------------------
 
@@ -193,7 +201,9 @@ class Server:
         self._selector.register(sock, selectors.EVENT_READ, None)
         self._resolver.start(dump.address)
         if not self._try_name(dump):
-            self._name_deadline[dump.peer] = self._clock() + self.config.dns_timeout
+            deadline = self._clock() + self.config.dns_timeout
+            self._name_deadline[dump.peer] = deadline
+            self._due = min(self._due, deadline)
         if dump.peer in self._dumps:
             self._acknowledge(dump, [pack_ack(message.seqno)])
 
@@ -278,75 +288,119 @@ class Server:
 
     def _client(self, dump: Dump) -> None:
         acks: list[bytes] = []
-        run: list[memoryview] = []  # payloads of consecutive new body messages, unwritten
-        run_start = run_end = 0
-        finished: Finished | None = None
-        acked = False  # ACKs went out before the end of the batch
-        header = HEADER_SIZE
-        named = dump.files is not None
-        # the hot path, a run of body packets, uses local names only
-        receive, sock, receive_body = self._receive, dump.sock, dump.session.receive_body
-        write_body, add_ack = dump.write_body, acks.append
         try:
-            for _ in range(BATCH // ACK_EVERY):
-                datagrams = receive(sock)
-                if not datagrams:
-                    break
-                for datagram in datagrams:
-                    if named:
-                        fast = receive_body(datagram)
-                        if fast is not None:
-                            ack, offset, new = fast
-                            if new:
-                                if run and offset != run_end:
-                                    write_body(run_start, run)
-                                    run = []
-                                if not run:
-                                    run_start = offset
-                                run.append(datagram[header:])
-                                run_end = offset + len(datagram) - header
-                            add_ack(ack)
-                            continue
-                    elif not dump.would_hold(len(datagram)):
-                        continue
-                    if run:  # written first: a header may truncate the file, FINISHED syncs it
-                        write_body(run_start, run)
-                        run = []
-                    outcome = dump.session.receive(datagram)
-                    if outcome.ack is None:
-                        log.debug("Dropped packet from %s: %s", dump.address, outcome.reason)
-                        continue
-                    add_ack(outcome.ack)
-                    if isinstance(outcome.event, Finished):
-                        finished = outcome.event
-                        break
-                    if outcome.event is not None:
-                        dump.store(outcome.event)
-                if run:
-                    write_body(run_start, run)
-                    run = []
-                if finished is not None:
-                    break
-                if acks:
-                    self._acknowledge(dump, acks)
-                    acks.clear()
-                    acked = True
-            if acks or acked:
+            if self._batcher is None:
+                heard, finished = self._drain_each(dump, acks)
+            else:
+                heard, finished = self._drain_batched(dump, self._batcher, acks)
+            if heard:
                 dump.last_seen = self._clock()
+                self._polling_until = dump.last_seen + self.config.busy_poll
             dump.check_pieces()
             if finished is not None:
-                self._finish(dump, finished)
+                self._finish(dump)
         except DumpFailed as exc:
             self._fail(dump, str(exc))
             return
         self._acknowledge(dump, acks)
         if finished is not None:
             self._retire(dump)
+            self._syncer.submit((dump, finished), dump.flush)
 
-    def _receive_batched(self, sock: socket.socket) -> list[memoryview]:
-        """Up to ACK_EVERY datagrams with one recvmmsg(2), each in its slot of the buffer."""
-        assert self._batcher is not None
-        return self._batcher.receive(sock.fileno())
+    def _drain_batched(
+        self, dump: Dump, batcher: mmsg.Batcher, acks: list[bytes]
+    ) -> tuple[bool, Finished | None]:
+        """Up to BATCH datagrams, SLOTS at most per recvmmsg(2).  A batch of consecutive
+        body messages is written with one pwritev(2) and then ACKed with one sendmmsg(2);
+        anything else goes datagram by datagram.  Whether any message was accepted, and
+        FINISHED if it came (its ACK and any other unsent ones are in `acks`)."""
+        heard = False
+        fd, session = dump.sock.fileno(), dump.session
+        received = 0
+        while received < BATCH:
+            sizes = batcher.receive(fd, dump.payload)
+            if not sizes:
+                break
+            received += len(sizes)
+            run = None
+            if dump.files is not None:
+                run = session.receive_body_run(batcher.headers(len(sizes)), sizes)
+            if run is not None:
+                heard = True
+                if len(sizes) > 1:  # one of them is a whole payload (a lone one may be short)
+                    dump.payload = max(sizes) - HEADER_SIZE
+                offset, new = run
+                if new:
+                    dump.write_body(offset, batcher.payloads(sizes))
+                error = batcher.acknowledge(fd, len(sizes))
+                if error is not None:  # the client resends what it misses
+                    log.debug("sendmmsg() to %s: %s", dump.address, os_error_text(error))
+                continue
+            finished = self._each(dump, batcher.datagrams(sizes), acks)
+            heard = heard or bool(acks)
+            if finished is not None:
+                return True, finished
+            self._acknowledge(dump, acks)
+            acks.clear()
+        return heard, None
+
+    def _drain_each(self, dump: Dump, acks: list[bytes]) -> tuple[bool, Finished | None]:
+        """Up to BATCH datagrams, one recv() each, where recvmmsg(2) is missing: their
+        ACKs are sent every ACK_EVERY datagrams, after the data is written."""
+        heard = False
+        for _ in range(BATCH // ACK_EVERY):
+            datagrams = self._receive_each(dump.sock)
+            if not datagrams:
+                break
+            finished = self._each(dump, datagrams, acks)
+            heard = heard or bool(acks)
+            if finished is not None:
+                return True, finished
+            self._acknowledge(dump, acks)
+            acks.clear()
+        return heard, None
+
+    def _each(self, dump: Dump, datagrams: list[memoryview], acks: list[bytes]) -> Finished | None:
+        """Datagrams one by one: their data written, their ACKs added to `acks` (to be sent
+        after the writes); FINISHED, if it came, ends the batch."""
+        run: list[memoryview] = []  # payloads of consecutive new body messages, unwritten
+        run_start = run_end = 0
+        header = HEADER_SIZE
+        named = dump.files is not None
+        # the hot path, a run of body packets, uses local names only
+        receive_body, write_body, add_ack = dump.session.receive_body, dump.write_body, acks.append
+        for datagram in datagrams:
+            if named:
+                fast = receive_body(datagram)
+                if fast is not None:
+                    ack, offset, new = fast
+                    if new:
+                        if run and offset != run_end:
+                            write_body(run_start, run)
+                            run = []
+                        if not run:
+                            run_start = offset
+                        run.append(datagram[header:])
+                        run_end = offset + len(datagram) - header
+                    add_ack(ack)
+                    continue
+            elif not dump.would_hold(len(datagram)):
+                continue
+            if run:  # written first: a header may truncate the file, FINISHED syncs it
+                write_body(run_start, run)
+                run = []
+            outcome = dump.session.receive(datagram)
+            if outcome.ack is None:
+                log.debug("Dropped packet from %s: %s", dump.address, outcome.reason)
+                continue
+            add_ack(outcome.ack)
+            if isinstance(outcome.event, Finished):
+                return outcome.event
+            if outcome.event is not None:
+                dump.store(outcome.event)
+        if run:
+            write_body(run_start, run)
+        return None
 
     def _receive_each(self, sock: socket.socket) -> list[memoryview]:
         """Up to ACK_EVERY datagrams (or FILL_BYTES) with one recv() each, side by side in
@@ -397,12 +451,24 @@ class Server:
             if outcome.ack is not None and outcome.event is None:
                 self._acknowledge(dump, [outcome.ack])
 
-    def _finish(self, dump: Dump, finished: Finished) -> None:
+    def _finish(self, dump: Dump) -> None:
+        """FINISHED came: everything written (ACKed data may wait for a name in memory)."""
         if not self._named_now(dump):
             raise DumpFailed("Dump unsuccessful: no files")
-        dump.finish(finished)
-        log.info("Completed dump from client %s [%s]", dump.host, dump.address)
-        self._run_handler(dump, "success")
+
+    def _synced(self, dump: Dump, finished: Finished, flushed: OSError | None) -> None:
+        """A finished dump is on stable storage (or failed to get there): its last lines,
+        the handler, its files closed."""
+        try:
+            dump.complete(finished, flushed)
+        except DumpFailed as exc:
+            log.error("Dump from %s [%s]: %s", dump.host, dump.address, exc)
+            dump.end(str(exc))
+            self._run_handler(dump, "error")
+        else:
+            log.info("Completed dump from client %s [%s]", dump.host, dump.address)
+            self._run_handler(dump, "success")
+        dump.close_files()
 
     # --- ending dumps --------------------------------------------------------------------
 
@@ -425,13 +491,17 @@ class Server:
         self._forget(dump)
 
     def _retire(self, dump: Dump) -> None:
-        """A finished dump: files closed, its socket kept a while for repeats."""
+        """A finished dump: out of the loop's dumps, its socket kept a while for repeats
+        (its files stay open until it is synced)."""
         del self._dumps[dump.peer]
         self._name_deadline.pop(dump.peer, None)
         fd = dump.sock.fileno()
         del self._by_fd[fd]
-        dump.close_files()
         self._lingering[fd] = (dump, self._clock() + FINISHED_LINGER)
+
+    def _collect_synced(self, results: list[tuple[tuple[Dump, Finished], OSError | None]]) -> None:
+        for (dump, finished), flushed in results:
+            self._synced(dump, finished, flushed)
 
     def _close_lingering(self, now: float) -> None:
         for fd, (dump, until) in list(self._lingering.items()):
@@ -455,8 +525,8 @@ class Server:
 
     # --- time ----------------------------------------------------------------------------
 
-    def _housekeeping(self) -> None:
-        now = self._clock()
+    def _housekeeping(self, now: float) -> None:
+        """Names, timeouts, lingering sockets, handlers; then when to come back."""
         for peer in list(self._name_deadline):
             dump = self._dumps[peer]
             if not self._try_name(dump) and now >= self._name_deadline.get(peer, now):
@@ -467,11 +537,15 @@ class Server:
         self._close_lingering(now)
         if self._handler is not None:
             self._handler.reap(now)
+        self._due = now + min(TICK, self.config.timeout / 4)
+        if self._name_deadline:
+            self._due = min(self._due, *self._name_deadline.values())
 
     def _shutdown(self) -> None:
         log.info("Shutting down...")
         for dump in list(self._dumps.values()):
             self._end(dump, "Dump incomplete: server shut down", "timeout")
+        self._collect_synced(self._syncer.close())
         self._close_lingering(float("inf"))
         self._selector.close()
         self._wake_r.close()

@@ -2,22 +2,32 @@
 
 Python's socket module has neither call.  Per packet, a recv_into() and a send() cost the
 server about as much as everything else it does; one call per batch costs far less.  One
-set of structures is built per server and reused for every socket: receive slots of a
-fixed size in the caller's buffer, and ACK slots of ACK_SIZE bytes.  The layouts are
-those of Linux's <sys/socket.h>; elsewhere `batcher` returns None and the caller keeps
-its portable one-call-per-datagram loop.
+Batcher is built per server and reused for every socket.
+
+A received datagram is scattered over three places: its header into a table of headers
+(so that one struct call reads a whole batch's, and each ACK, the seqno as the header
+carries it, is sent straight from there), its first `payload` bytes into a data area where
+slot i starts at i*`payload`, and anything longer into a spill area.  With `payload` the
+size the client sends, the payloads of a batch lie back to back in the data area and are
+written with one iovec: the page cache takes one long copy far faster than many short
+ones.  Each payload size in use gets its own set of structures (a few at most).
+
+The layouts are those of Linux's <sys/socket.h>; elsewhere `batcher` returns None and the
+caller keeps its portable one-call-per-datagram loop.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from dumpon.protocol.wire import ACK
+from dumpon.protocol.wire import ACK_SIZE, HEADER, HEADER_SIZE, SEQNO_OFFSET
 
-ACK_SIZE = ACK.size
+# Payload sizes whose structures are kept; a client cannot make the server build more.
+LAYOUTS = 4
 
 
 class _Iovec(ctypes.Structure):
@@ -44,20 +54,28 @@ _STRIDE = ctypes.sizeof(_Mmsghdr)
 _LEN_OFFSET = _Mmsghdr.msg_len.offset
 
 
-class _Vector:
-    """`count` mmsghdrs, each with one iovec over `size` bytes of `buffer` (slot i at i*size)."""
+def _address(buffer: bytearray) -> int:
+    """Where `buffer` lives; it cannot be resized while the view this takes is alive."""
+    return ctypes.addressof((ctypes.c_char * len(buffer)).from_buffer(buffer))
 
-    def __init__(self, buffer: bytearray, size: int, count: int) -> None:
-        # keeps `buffer` exported (it cannot be resized) while the vector lives
-        self._memory = (ctypes.c_char * len(buffer)).from_buffer(buffer)
-        base = ctypes.addressof(self._memory)
-        self._iovecs = (_Iovec * count)()
+
+class _Vector:
+    """`count` mmsghdrs; message i is scattered over (or gathered from) the (address,
+    length) pieces that `pieces(i)` returns."""
+
+    def __init__(self, count: int, pieces: Callable[[int], list[tuple[int, int]]]) -> None:
+        per = len(pieces(0))
+        self._iovecs = (_Iovec * (count * per))()
         self.headers = (_Mmsghdr * count)()
+        first = ctypes.addressof(self._iovecs)
         for i in range(count):
-            self._iovecs[i].iov_base = base + i * size
-            self._iovecs[i].iov_len = size
-            self.headers[i].msg_hdr.msg_iov = ctypes.pointer(self._iovecs[i])
-            self.headers[i].msg_hdr.msg_iovlen = 1
+            for j, (address, length) in enumerate(pieces(i)):
+                self._iovecs[i * per + j].iov_base = address
+                self._iovecs[i * per + j].iov_len = length
+            self.headers[i].msg_hdr.msg_iov = ctypes.cast(
+                first + i * per * ctypes.sizeof(_Iovec), ctypes.POINTER(_Iovec)
+            )
+            self.headers[i].msg_hdr.msg_iovlen = per
         self.address = ctypes.addressof(self.headers)
         # every msg_len at once: one slice of the array's bytes seen as unsigned ints
         self._lengths = (
@@ -68,39 +86,74 @@ class _Vector:
         return self._lengths[:count].tolist()
 
 
-def _error() -> OSError:
-    code = ctypes.get_errno()
-    return OSError(code, os.strerror(code))
+class _Layout:
+    """Receive structures for clients that send `payload`-byte payloads."""
+
+    def __init__(self, batcher: Batcher, payload: int) -> None:
+        slots, spill = batcher.slots, batcher.room - payload
+        self.payload = payload
+        self.data = batcher.body[: slots * payload]
+        self.spill = batcher.body[slots * payload :]
+        headers, body = batcher.header_address, batcher.body_address
+        self.vector = _Vector(
+            slots,
+            lambda i: [
+                (headers + i * HEADER_SIZE, HEADER_SIZE),
+                (body + i * payload, payload),
+                (body + slots * payload + i * spill, spill),
+            ],
+        )
+        self.spill_size = spill
 
 
 class Batcher:
     """Receive up to `slots` datagrams, or send up to `slots` ACKs, in one system call."""
 
-    def __init__(self, libc: ctypes.CDLL, buffer: bytearray, room: int, slots: int) -> None:
-        if len(buffer) < room * slots:
-            raise ValueError(f"buffer of {len(buffer)} bytes has no room for {slots} slots")
+    def __init__(self, libc: ctypes.CDLL, max_payload: int, slots: int) -> None:
         self._recvmmsg = libc.recvmmsg
         self._recvmmsg.argtypes = [
             ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p
         ]  # fmt: skip
         self._sendmmsg = libc.sendmmsg
         self._sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
-        self._room, self._slots = room, slots
-        self._view = memoryview(buffer)
-        self._received = _Vector(buffer, room, slots)
+        self.slots = slots
+        # one byte more than the largest payload, so that a longer datagram shows as such
+        self.room = max_payload + 1
+        self._header_table = bytearray(HEADER_SIZE * slots)
+        self.header_address = _address(self._header_table)
+        self._body = bytearray(self.room * slots)
+        self.body_address = _address(self._body)
+        self.body = memoryview(self._body)
+        self._layouts: dict[int, _Layout] = {}
+        self._layout = self._layout_for(min(4096, max_payload))
+        self._echoes = _Vector(
+            slots, lambda i: [(self.header_address + i * HEADER_SIZE + SEQNO_OFFSET, ACK_SIZE)]
+        )
         self._acks = bytearray(ACK_SIZE * slots)
-        self._sent = _Vector(self._acks, ACK_SIZE, slots)
+        acks = _address(self._acks)
+        self._sent = _Vector(slots, lambda i: [(acks + i * ACK_SIZE, ACK_SIZE)])
+        fields = HEADER.format.lstrip("<>!=@")
+        self._fields = [struct.Struct(">" + fields * count) for count in range(1, slots + 1)]
 
-    def receive(self, fd: int) -> list[memoryview]:
-        """The datagrams waiting on `fd` (up to `slots`), each a view of its slot of the
-        buffer, valid until the next call; [] when none waits.  An ICMP error queued for
-        the socket (a closed port answered an earlier ACK) is skipped."""
+    def _layout_for(self, payload: int) -> _Layout:
+        layout = self._layouts.get(payload)
+        if layout is None:
+            if len(self._layouts) >= LAYOUTS:
+                del self._layouts[next(iter(self._layouts))]
+            layout = self._layouts[payload] = _Layout(self, payload)
+        return layout
+
+    def receive(self, fd: int, payload: int) -> list[int]:
+        """The sizes of the datagrams waiting on `fd` (up to `slots`), received for a
+        client that sends `payload`-byte payloads (any size is received whole; this one
+        is written fastest) and kept until the next call; [] when none waits.  An ICMP
+        error queued for the socket (a closed port answered an earlier ACK) is skipped."""
+        payload = min(max(payload, 1), self.room - 1)
+        layout = self._layout = self._layout_for(payload)
         for _ in range(2):  # the queued error is cleared by reporting it
-            count = self._recvmmsg(fd, self._received.address, self._slots, 0, None)
+            count = self._recvmmsg(fd, layout.vector.address, self.slots, 0, None)
             if count >= 0:
-                view, room = self._view, self._room
-                lengths = self._received.lengths(count)
-                return [view[i * room : i * room + size] for i, size in enumerate(lengths)]
+                return layout.vector.lengths(count)
             error = _error()
             if isinstance(error, BlockingIOError | InterruptedError):
                 return []
@@ -108,28 +161,91 @@ class Batcher:
                 raise error
         return []
 
+    def headers(self, count: int) -> tuple[int, ...]:
+        """The header fields (HEADER's five per datagram, back to back) of the first
+        `count` datagrams received; those of a datagram shorter than a header mean
+        nothing."""
+        return self._fields[count - 1].unpack_from(self._header_table)
+
+    def datagrams(self, sizes: list[int]) -> list[memoryview]:
+        """The received datagrams of `sizes` bytes, each put back together."""
+        layout = self._layout
+        payload, spill = layout.payload, layout.spill_size
+        table, data, extra = self._header_table, layout.data, layout.spill
+        whole: list[memoryview] = []
+        for i, size in enumerate(sizes):
+            rest = max(size - HEADER_SIZE, 0)
+            head = table[i * HEADER_SIZE : i * HEADER_SIZE + min(size, HEADER_SIZE)]
+            body = data[i * payload : i * payload + min(rest, payload)]
+            tail = extra[i * spill : i * spill + max(rest - payload, 0)]
+            whole.append(memoryview(b"".join((head, body, tail))))
+        return whole
+
+    def payloads(self, sizes: list[int]) -> list[memoryview]:
+        """What follows the header in each received datagram (all at least a header long),
+        in as few pieces as it lies in: one when the payloads are back to back."""
+        layout = self._layout
+        payload, spill, data = layout.payload, layout.spill_size, layout.data
+        full = payload + HEADER_SIZE
+        if sizes[:-1].count(full) == len(sizes) - 1 and sizes[-1] <= full:
+            return [data[: (len(sizes) - 1) * payload + sizes[-1] - HEADER_SIZE]]
+        pieces: list[memoryview] = []
+        start = end = -1
+        for i, size in enumerate(sizes):
+            length, slot = size - HEADER_SIZE, i * payload
+            if slot != end:  # the previous payload was short: a new piece
+                if end > start:
+                    pieces.append(data[start:end])
+                start = slot
+            end = slot + min(length, payload)
+            if length > payload:
+                pieces.append(data[start:end])
+                pieces.append(layout.spill[i * spill : i * spill + length - payload])
+                start = end = -1
+        if end > start:
+            pieces.append(data[start:end])
+        return pieces
+
+    def acknowledge(self, fd: int, count: int) -> OSError | None:
+        """ACK the first `count` datagrams received (all at least a header long), in
+        order, on the connected socket `fd`; the first error, if any."""
+        return self._send_all(fd, self._echoes.address, count)
+
     def send(self, fd: int, acks: Sequence[bytes]) -> OSError | None:
         """Send `acks` (ACK_SIZE bytes each) on the connected socket `fd`, in order; the
-        first error, if any (the datagrams after a failed one are still tried)."""
+        first error, if any."""
+        first: OSError | None = None
+        for done in range(0, len(acks), self.slots):
+            batch = acks[done : done + self.slots]
+            self._acks[: ACK_SIZE * len(batch)] = b"".join(batch)
+            first = first or self._send_all(fd, self._sent.address, len(batch))
+        return first
+
+    def _send_all(self, fd: int, address: int, count: int) -> OSError | None:
+        """sendmmsg(2) the first `count` messages of the vector at `address`; the datagrams
+        after a failed one are still tried."""
         first: OSError | None = None
         done = 0
-        while done < len(acks):
-            batch = acks[done : done + self._slots]
-            self._acks[: ACK_SIZE * len(batch)] = b"".join(batch)
-            count = self._sendmmsg(fd, self._sent.address, len(batch), 0)
-            if count < 0:
+        while done < count:
+            sent = self._sendmmsg(fd, address + done * _STRIDE, count - done, 0)
+            if sent < 0:
                 first = first or _error()
-                count = 1  # skip the datagram that failed
-            done += count
+                sent = 1  # skip the datagram that failed
+            done += sent
         return first
 
 
-def batcher(buffer: bytearray, room: int, slots: int) -> Batcher | None:
-    """A Batcher over `buffer` where the C library has both calls and their layout is
-    known (Linux), else None."""
+def _error() -> OSError:
+    code = ctypes.get_errno()
+    return OSError(code, os.strerror(code))
+
+
+def batcher(max_payload: int, slots: int) -> Batcher | None:
+    """A Batcher for datagrams of up to a header and `max_payload` bytes where the C
+    library has both calls and their layout is known (Linux), else None."""
     if not sys.platform.startswith("linux"):
         return None
     libc = ctypes.CDLL(None, use_errno=True)
     if not (hasattr(libc, "recvmmsg") and hasattr(libc, "sendmmsg")):
         return None
-    return Batcher(libc, buffer, room, slots)
+    return Batcher(libc, max_payload, slots)

@@ -61,8 +61,9 @@ class DumpFiles:
     def truncate_core(self, length: int) -> None:
         os.ftruncate(self.core_fd, length)
 
-    def sync(self) -> None:
-        for fd in (self.core_fd, self.key_fd, self.info_fd):
+    def sync_data(self) -> None:
+        """The core and the key on stable storage (the info file is synced by its writer)."""
+        for fd in (self.core_fd, self.key_fd):
             if fd is not None:
                 os.fsync(fd)
 
