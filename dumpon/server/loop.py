@@ -289,10 +289,7 @@ class Server:
     def _client(self, dump: Dump) -> None:
         acks: list[bytes] = []
         try:
-            if self._batcher is None:
-                heard, finished = self._drain_each(dump, acks)
-            else:
-                heard, finished = self._drain_batched(dump, self._batcher, acks)
+            heard, finished = self._drain(dump, acks)
             if heard:
                 dump.last_seen = self._clock()
                 self._polling_until = dump.last_seen + self.config.busy_poll
@@ -307,51 +304,28 @@ class Server:
             self._retire(dump)
             self._syncer.submit((dump, finished), dump.flush)
 
-    def _drain_batched(
-        self, dump: Dump, batcher: mmsg.Batcher, acks: list[bytes]
-    ) -> tuple[bool, Finished | None]:
-        """Up to BATCH datagrams, SLOTS at most per recvmmsg(2).  A batch of consecutive
-        body messages is written with one pwritev(2) and then ACKed with one sendmmsg(2);
-        anything else goes datagram by datagram.  Whether any message was accepted, and
-        FINISHED if it came (its ACK and any other unsent ones are in `acks`)."""
+    def _drain(self, dump: Dump, acks: list[bytes]) -> tuple[bool, Finished | None]:
+        """Up to BATCH datagrams.  With recvmmsg(2), SLOTS at most per call, and a batch of
+        consecutive body messages taken at once (_run); anything else, and everything
+        where recvmmsg(2) is missing, datagram by datagram, ACKed after its data is
+        written.  Whether any message was accepted, and FINISHED if it came (its ACK and
+        any other unsent ones are then in `acks`)."""
         heard = False
-        fd, session = dump.sock.fileno(), dump.session
         received = 0
+        batcher = self._batcher
         while received < BATCH:
-            sizes = batcher.receive(fd, dump.payload)
-            if not sizes:
-                break
-            received += len(sizes)
-            run = None
-            if dump.files is not None:
-                run = session.receive_body_run(batcher.headers(len(sizes)), sizes)
-            if run is not None:
-                heard = True
-                if len(sizes) > 1:  # one of them is a whole payload (a lone one may be short)
-                    dump.payload = max(sizes) - HEADER_SIZE
-                offset, new = run
-                if new:
-                    dump.write_body(offset, batcher.payloads(sizes))
-                error = batcher.acknowledge(fd, len(sizes))
-                if error is not None:  # the client resends what it misses
-                    log.debug("sendmmsg() to %s: %s", dump.address, os_error_text(error))
-                continue
-            finished = self._each(dump, batcher.datagrams(sizes), acks)
-            heard = heard or bool(acks)
-            if finished is not None:
-                return True, finished
-            self._acknowledge(dump, acks)
-            acks.clear()
-        return heard, None
-
-    def _drain_each(self, dump: Dump, acks: list[bytes]) -> tuple[bool, Finished | None]:
-        """Up to BATCH datagrams, one recv() each, where recvmmsg(2) is missing: their
-        ACKs are sent every ACK_EVERY datagrams, after the data is written."""
-        heard = False
-        for _ in range(BATCH // ACK_EVERY):
-            datagrams = self._receive_each(dump.sock)
+            if batcher is None:
+                datagrams = self._receive_each(dump.sock)
+            else:
+                sizes = batcher.receive(dump.sock.fileno(), dump.payload)
+                if sizes and self._run(dump, batcher, sizes):
+                    heard = True
+                    received += len(sizes)
+                    continue
+                datagrams = batcher.datagrams(sizes)
             if not datagrams:
                 break
+            received += len(datagrams)
             finished = self._each(dump, datagrams, acks)
             heard = heard or bool(acks)
             if finished is not None:
@@ -359,6 +333,26 @@ class Server:
             self._acknowledge(dump, acks)
             acks.clear()
         return heard, None
+
+    @staticmethod
+    def _run(dump: Dump, batcher: mmsg.Batcher, sizes: list[int]) -> bool:
+        """The bulk of a dump: a batch of consecutive body messages, checked at once,
+        written with one pwritev(2) and then ACKed with one sendmmsg(2).  False, with
+        nothing done, for any other batch."""
+        if dump.files is None:
+            return False
+        run = dump.session.receive_body_run(batcher.headers(len(sizes)), sizes)
+        if run is None:
+            return False
+        if len(sizes) > 1:  # one of them is a whole payload (a lone one may be short)
+            dump.payload = max(sizes) - HEADER_SIZE
+        offset, new = run
+        if new:
+            dump.write_body(offset, batcher.payloads(sizes))
+        error = batcher.acknowledge(dump.sock.fileno(), len(sizes))
+        if error is not None:  # the client resends what it misses
+            log.debug("sendmmsg() to %s: %s", dump.address, os_error_text(error))
+        return True
 
     def _each(self, dump: Dump, datagrams: list[memoryview], acks: list[bytes]) -> Finished | None:
         """Datagrams one by one: their data written, their ACKs added to `acks` (to be sent
