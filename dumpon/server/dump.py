@@ -72,7 +72,7 @@ class Dump:
         self.files: DumpFiles | None = None
         # the payload size the client sends, as far as its batches show (until then the
         # reference's NETDUMP_DATASIZE): receive buffers are laid out for it
-        self.payload = DATASIZE
+        self.payload_size = DATASIZE
         self._waiting: list[SessionEvent] = []
         self._waiting_bytes = 0
         self._header_applied = False

@@ -7,6 +7,8 @@ is checked at once, its payloads are written with one pwritev(2) straight from t
 receive buffer, and only then are they ACKed, with one sendmmsg(2).  Everything else,
 and everything on systems without recvmmsg(2), is handled datagram by datagram, its ACKs
 also sent after its data is written: nothing is acknowledged that is not in the file.
+At FINISHED the dump's files are flushed to stable storage on the syncer's thread; its
+closing lines and its handler follow when the loop collects the result.
 
 While dumps are arriving, the loop polls its sockets without sleeping for `busy_poll`
 seconds after the last datagram: waking a sleeping process costs tens of microseconds
@@ -317,7 +319,7 @@ class Server:
             if batcher is None:
                 datagrams = self._receive_each(dump.sock)
             else:
-                sizes = batcher.receive(dump.sock.fileno(), dump.payload)
+                sizes = batcher.receive(dump.sock.fileno(), dump.payload_size)
                 if sizes and self._run(dump, batcher, sizes):
                     heard = True
                     received += len(sizes)
@@ -345,7 +347,7 @@ class Server:
         if run is None:
             return False
         if len(sizes) > 1:  # one of them is a whole payload (a lone one may be short)
-            dump.payload = max(sizes) - HEADER_SIZE
+            dump.payload_size = max(sizes) - HEADER_SIZE
         offset, new = run
         if new:
             dump.write_body(offset, batcher.payloads(sizes))

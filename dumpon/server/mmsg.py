@@ -24,7 +24,7 @@ import struct
 import sys
 from collections.abc import Callable, Sequence
 
-from dumpon.protocol.wire import ACK_SIZE, HEADER, HEADER_SIZE, SEQNO_OFFSET
+from dumpon.protocol.wire import ACK_SIZE, DATASIZE, HEADER, HEADER_SIZE, SEQNO_OFFSET
 
 # Payload sizes whose structures are kept; a client cannot make the server build more.
 LAYOUTS = 4
@@ -54,9 +54,10 @@ _STRIDE = ctypes.sizeof(_Mmsghdr)
 _LEN_OFFSET = _Mmsghdr.msg_len.offset
 
 
-def _address(buffer: bytearray) -> int:
-    """Where `buffer` lives; it cannot be resized while the view this takes is alive."""
-    return ctypes.addressof((ctypes.c_char * len(buffer)).from_buffer(buffer))
+def _pinned(buffer: bytearray) -> ctypes.Array[ctypes.c_char]:
+    """`buffer` seen by ctypes: while this view lives, the buffer cannot be resized (and
+    so moved), and the addresses the kernel is given stay valid."""
+    return (ctypes.c_char * len(buffer)).from_buffer(buffer)
 
 
 class _Vector:
@@ -120,17 +121,16 @@ class Batcher:
         # one byte more than the largest payload, so that a longer datagram shows as such
         self.room = max_payload + 1
         self._header_table = bytearray(HEADER_SIZE * slots)
-        self.header_address = _address(self._header_table)
         self._body = bytearray(self.room * slots)
-        self.body_address = _address(self._body)
+        self._acks = bytearray(ACK_SIZE * slots)
+        self._pins = [_pinned(buffer) for buffer in (self._header_table, self._body, self._acks)]
+        self.header_address, self.body_address, acks = map(ctypes.addressof, self._pins)
         self.body = memoryview(self._body)
         self._layouts: dict[int, _Layout] = {}
-        self._layout = self._layout_for(min(4096, max_payload))
+        self._layout = self._layout_for(min(DATASIZE, max_payload))
         self._echoes = _Vector(
             slots, lambda i: [(self.header_address + i * HEADER_SIZE + SEQNO_OFFSET, ACK_SIZE)]
         )
-        self._acks = bytearray(ACK_SIZE * slots)
-        acks = _address(self._acks)
         self._sent = _Vector(slots, lambda i: [(acks + i * ACK_SIZE, ACK_SIZE)])
         fields = HEADER.format.lstrip("<>!=@")
         self._fields = [struct.Struct(">" + fields * count) for count in range(1, slots + 1)]
