@@ -10,7 +10,7 @@ carries it, is sent straight from there), its first `payload` bytes into a data 
 slot i starts at i*`payload`, and anything longer into a spill area.  With `payload` the
 size the client sends, the payloads of a batch lie back to back in the data area and are
 written with one iovec: the page cache takes one long copy far faster than many short
-ones.  Each payload size in use gets its own set of structures (a few at most).
+ones.  Each payload size in use gets its own set of structures (LAYOUTS at most).
 
 The layouts are those of Linux's <sys/socket.h>; elsewhere `batcher` returns None and the
 caller keeps its portable one-call-per-datagram loop.
@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from dumpon.protocol.wire import ACK_SIZE, DATASIZE, HEADER, HEADER_SIZE, SEQNO_OFFSET
 
-# Payload sizes whose structures are kept; a client cannot make the server build more.
+# Payload sizes with structures of their own; a client cannot make the server build more.
 LAYOUTS = 4
 
 
@@ -136,10 +136,13 @@ class Batcher:
         self._fields = [struct.Struct(">" + fields * count) for count in range(1, slots + 1)]
 
     def _layout_for(self, payload: int) -> _Layout:
+        """The structures for `payload`, built the first time; past LAYOUTS sizes, the
+        first one's (correct for any size, only slower to write from): a client that
+        keeps changing its size must not make the server rebuild them for every batch."""
         layout = self._layouts.get(payload)
         if layout is None:
             if len(self._layouts) >= LAYOUTS:
-                del self._layouts[next(iter(self._layouts))]
+                return next(iter(self._layouts.values()))
             layout = self._layouts[payload] = _Layout(self, payload)
         return layout
 
