@@ -21,10 +21,14 @@ def test_flushes_run_in_order_and_report_their_errors() -> None:
     syncer: Syncer[str] = Syncer(woken.release)
     ran: list[str] = []
 
+    def slow() -> None:
+        time.sleep(0.05)
+        ran.append("first")
+
     def failing() -> None:
         raise OSError(errno.EIO, "Input/output error")
 
-    syncer.submit("first", lambda: (time.sleep(0.05), ran.append("first"))[-1])
+    syncer.submit("first", slow)
     syncer.submit("second", failing)
     syncer.submit("third", lambda: ran.append("third"))
     results = syncer.close()  # waits for all three
